@@ -1,0 +1,1 @@
+export { addObservedCandidates, candidatePriority } from './sdp/observed.js';

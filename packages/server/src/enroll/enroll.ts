@@ -1,0 +1,100 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../log/logger.js';
+import { FailureThrottle } from '../auth/throttle.js';
+import { plainAddress } from '../transport/connection.js';
+
+/**
+ * Invite redemption over HTTPS (`POST /enroll` on the WSS listener; the seed allows HTTP in place of
+ * SIP, [0073]). A terminal that holds a one-time invite token trades it for a device credential; from
+ * then on it authenticates with SIP Digest as `user/device`. The token travels in the body, never in a
+ * URL that could be logged.
+ */
+
+export interface EnrollRequest {
+  user: string;
+  token: string;
+  instance: string;
+  name: string;
+}
+
+export interface EnrollResult {
+  user: string;
+  aor: string;
+  device: string;
+  /** Digest username (`user/device`) and the secret to use as its password. */
+  username: string;
+  secret: string;
+  realm: string;
+  domain: string;
+}
+
+/** Redeems the token and creates the device atomically; undefined for any invalid token. */
+export type Redeem = (req: EnrollRequest) => { device: string; secret: string } | undefined;
+
+const MAX_BODY = 4096;
+const FIELD = /^[\x20-\x7e]{1,200}$/;
+
+export function enrollHandler(
+  opts: { domain: string; realm: string; redeem: Redeem; log: Logger },
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const perAddress = new FailureThrottle(20, 60_000);
+  const send = (res: ServerResponse, status: number, body: object) => {
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify(body));
+  };
+  return (req, res) => {
+    if (req.url === '/healthz' && req.method === 'GET') return send(res, 200, { status: 'ok' });
+    if (req.url !== '/enroll') return send(res, 404, { error: 'not found' });
+    if (req.method !== 'POST') return send(res, 405, { error: 'use POST' });
+    const source = plainAddress(req.socket.remoteAddress);
+    const wait = perAddress.retryAfter(source);
+    if (wait > 0) {
+      res.setHeader('retry-after', String(wait));
+      return send(res, 429, { error: 'too many failed attempts; try later' });
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        send(res, 413, { error: 'body too large' });
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => {
+      if (res.headersSent) return;
+      let body: Partial<Record<keyof EnrollRequest, unknown>>;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;
+      } catch {
+        return send(res, 400, { error: 'body must be JSON' });
+      }
+      const fields = ['user', 'token', 'instance', 'name'] as const;
+      for (const f of fields) {
+        const v = body?.[f];
+        if (typeof v !== 'string' || !FIELD.test(v)) {
+          return send(res, 400, { error: `field "${f}" must be a printable string of 1 to 200 characters` });
+        }
+      }
+      const request = body as EnrollRequest;
+      const user = request.user.toLowerCase();
+      const result = opts.redeem({ ...request, user });
+      if (!result) {
+        perAddress.fail(source);
+        opts.log.info({ user, source }, 'invite redemption refused');
+        return send(res, 403, { error: 'invite is invalid, already used or expired' });
+      }
+      opts.log.info({ user, device: result.device, source }, 'device enrolled');
+      const out: EnrollResult = {
+        user,
+        aor: `sip:${user}@${opts.domain}`,
+        device: result.device,
+        username: `${user}/${result.device}`,
+        secret: result.secret,
+        realm: opts.realm,
+        domain: opts.domain,
+      };
+      send(res, 200, out);
+    });
+  };
+}

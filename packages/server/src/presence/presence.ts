@@ -1,0 +1,236 @@
+import { header, type Header, type SipRequest } from '../sip/message.js';
+import { createResponse, newTag } from '../sip/response.js';
+import { parseNameAddr, parseUri } from '../sip/uri.js';
+import { newBranch, type ServerTransaction } from '../transaction/transactions.js';
+import type { Connection } from '../transport/connection.js';
+import { localAor, type ServerContext } from '../proxy/context.js';
+import { addVia } from '../proxy/forward.js';
+import { fromMatches } from '../proxy/identity.js';
+
+/** The contact list event package (docs/protocol.md): the peers a terminal may reach, with presence. */
+export const CONTACTS_EVENT = 'tsunagu-contacts';
+export const CONTACTS_TYPE = 'application/vnd.tsunagu.contacts+json';
+/** RFC 3856 presence of one user, answered by this server as presence agent, in PIDF (RFC 3863). */
+export const PRESENCE_EVENT = 'presence';
+export const PIDF_TYPE = 'application/pidf+xml';
+
+const MAX_SUBSCRIPTIONS_PER_CONNECTION = 64;
+const DEFAULT_EXPIRES = 600;
+const MAX_EXPIRES = 3600;
+/** Changes are coalesced this long before NOTIFYs go out (the promise is "within a second"). */
+const NOTIFY_DELAY_MS = 50;
+
+export interface ContactEntry {
+  user: string;
+  aor: string;
+  online: boolean;
+  devices: { id: string; name: string; online: boolean }[];
+}
+
+interface Subscription {
+  key: string;
+  event: typeof CONTACTS_EVENT | typeof PRESENCE_EVENT;
+  conn: Connection;
+  subscriber: string;
+  /** For presence: the watched user. */
+  target: string | undefined;
+  callId: string;
+  localTag: string;
+  /** SUBSCRIBE's To (our side) and From (their side), as the NOTIFY's From and To. */
+  localUri: string;
+  remote: string;
+  remoteTarget: string;
+  cseq: number;
+  expiresAt: number;
+  lastBody: string | undefined;
+}
+
+/** Subscriptions this server answers itself (it is the notifier), keyed by Call-ID and our tag. */
+export class Presence {
+  readonly #subs = new Map<string, Subscription>();
+  #pending: NodeJS.Timeout | undefined;
+
+  constructor(private readonly ctx: ServerContext) {}
+
+  handles(event: string): boolean {
+    return event === CONTACTS_EVENT || event === PRESENCE_EVENT;
+  }
+
+  /** True for a refresh or unsubscribe of a subscription we hold (an in-dialog SUBSCRIBE to us). */
+  ownsDialog(req: SipRequest): boolean {
+    if (req.method !== 'SUBSCRIBE') return false;
+    const tag = parseNameAddr(header(req, 'To') ?? '')?.params.tag;
+    return typeof tag === 'string' && this.#subs.has(`${header(req, 'Call-ID')}|${tag}`);
+  }
+
+  get size(): number {
+    return this.#subs.size;
+  }
+
+  onSubscribe(tx: ServerTransaction, conn: Connection, req: SipRequest): void {
+    const ctx = this.ctx;
+    const reply = (status: number, extra: Header[] = [], toTag?: string) =>
+      ctx.serverTx.respond(tx, createResponse(req, status, extra, toTag ? { toTag } : {}));
+    const identity = conn.identity;
+    if (!identity || !fromMatches(req, identity)) return reply(403);
+
+    const expiresRaw = header(req, 'Expires');
+    const expires = Math.min(MAX_EXPIRES, expiresRaw === undefined ? DEFAULT_EXPIRES : Number(expiresRaw));
+    if (!Number.isInteger(expires) || expires < 0) return reply(400);
+
+    const toTag = parseNameAddr(header(req, 'To') ?? '')?.params.tag;
+    const existing = typeof toTag === 'string' ? this.#subs.get(`${header(req, 'Call-ID')}|${toTag}`) : undefined;
+    if (existing) {
+      if (existing.conn !== conn && existing.subscriber !== identity.user) return reply(403);
+      existing.conn = conn;
+      existing.expiresAt = Date.now() + expires * 1000;
+      reply(200, [{ name: 'Expires', value: String(expires) }, this.#contact()], existing.localTag);
+      this.#notify(existing, expires === 0 ? 'timeout' : undefined, true);
+      if (expires === 0) this.#drop(existing);
+      return;
+    }
+    if (typeof toTag === 'string') return reply(481);
+
+    const event = (header(req, 'Event') ?? '').split(';')[0]!.trim().toLowerCase();
+    const ruri = parseUri(req.uri);
+    const targetUser = ruri?.user?.toLowerCase();
+    let target: string | undefined;
+    if (event === CONTACTS_EVENT) {
+      // One's own contact list only.
+      if (targetUser !== identity.user) return reply(403);
+    } else {
+      target = targetUser ?? '';
+      const exists = !!ruri && ctx.localHosts.has(ruri.host) && ctx.directory.userExists(target);
+      const allowed = ctx.policy().canReach(localAor(ctx, identity.user), localAor(ctx, target));
+      if (!exists || !allowed) return reply(404);
+    }
+    const contact = parseNameAddr(header(req, 'Contact') ?? '');
+    if (!contact) return reply(400);
+    if ([...this.#subs.values()].filter((s) => s.conn === conn).length >= MAX_SUBSCRIPTIONS_PER_CONNECTION) {
+      return reply(403, [], undefined);
+    }
+    const localTag = newTag();
+    const sub: Subscription = {
+      key: `${header(req, 'Call-ID')}|${localTag}`,
+      event: event as Subscription['event'],
+      conn,
+      subscriber: identity.user,
+      target,
+      callId: header(req, 'Call-ID') ?? '',
+      localTag,
+      localUri: parseNameAddr(header(req, 'To') ?? '')?.uri ?? req.uri,
+      remote: header(req, 'From') ?? '',
+      remoteTarget: contact.uri,
+      cseq: 0,
+      expiresAt: Date.now() + expires * 1000,
+      lastBody: undefined,
+    };
+    reply(200, [{ name: 'Expires', value: String(expires) }, this.#contact()], localTag);
+    if (expires === 0) {
+      this.#notify(sub, 'timeout', true); // a fetch (RFC 6665 §4.4.3)
+      return;
+    }
+    this.#subs.set(sub.key, sub);
+    conn.onClose(() => this.#drop(sub));
+    this.#notify(sub, undefined, true);
+  }
+
+  /** Something that can change contact lists happened (a registration, the policy, a user). */
+  changed(): void {
+    if (this.#pending) return;
+    this.#pending = setTimeout(() => {
+      this.#pending = undefined;
+      const now = Date.now();
+      for (const sub of [...this.#subs.values()]) {
+        if (sub.expiresAt <= now) {
+          this.#notify(sub, 'timeout', true);
+          this.#drop(sub);
+        } else this.#notify(sub, undefined, false);
+      }
+    }, NOTIFY_DELAY_MS);
+  }
+
+  stop(): void {
+    clearTimeout(this.#pending);
+    for (const s of [...this.#subs.values()]) this.#drop(s);
+  }
+
+  /** The contact list `user` may see: everyone the policy lets them reach, never anyone else. */
+  contactsOf(user: string): ContactEntry[] {
+    const ctx = this.ctx;
+    const policy = ctx.policy();
+    const src = localAor(ctx, user);
+    return ctx.directory
+      .users()
+      .filter((u) => u !== user && policy.canReach(src, localAor(ctx, u)))
+      .sort()
+      .map((u) => {
+        const online = new Set(ctx.location.bindings(u).map((b) => b.deviceId));
+        const devices = ctx.directory.devices(u).map((d) => ({ id: d.id, name: d.name, online: online.has(d.id) }));
+        return { user: u, aor: `sip:${localAor(ctx, u)}`, online: online.size > 0, devices };
+      });
+  }
+
+  #body(sub: Subscription): { type: string; body: string } {
+    if (sub.event === CONTACTS_EVENT) {
+      return { type: CONTACTS_TYPE, body: JSON.stringify({ version: 1, contacts: this.contactsOf(sub.subscriber) }) };
+    }
+    const target = sub.target!;
+    // Re-checked on every change: a policy that now hides the user ends what the watcher may see.
+    const visible =
+      this.ctx.directory.userExists(target) &&
+      this.ctx.policy().canReach(localAor(this.ctx, sub.subscriber), localAor(this.ctx, target));
+    const open = visible && this.ctx.location.isOnline(target);
+    const entity = `sip:${localAor(this.ctx, target)}`;
+    return {
+      type: PIDF_TYPE,
+      body:
+        `<?xml version="1.0" encoding="UTF-8"?>\n<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="${entity}">` +
+        `<tuple id="t1"><status><basic>${open ? 'open' : 'closed'}</basic></status></tuple></presence>\n`,
+    };
+  }
+
+  #notify(sub: Subscription, terminated: string | undefined, force: boolean): void {
+    const { type, body } = this.#body(sub);
+    if (!force && body === sub.lastBody) return;
+    sub.lastBody = body;
+    const remaining = Math.max(0, Math.round((sub.expiresAt - Date.now()) / 1000));
+    const req: SipRequest = {
+      kind: 'request',
+      method: 'NOTIFY',
+      uri: sub.remoteTarget,
+      headers: [
+        { name: 'Max-Forwards', value: '70' },
+        { name: 'From', value: `<${sub.localUri}>;tag=${sub.localTag}` },
+        { name: 'To', value: sub.remote },
+        { name: 'Call-ID', value: sub.callId },
+        { name: 'CSeq', value: `${++sub.cseq} NOTIFY` },
+        this.#contact(),
+        { name: 'Event', value: sub.event },
+        {
+          name: 'Subscription-State',
+          value: terminated ? `terminated;reason=${terminated}` : `active;expires=${remaining}`,
+        },
+        { name: 'Content-Type', value: type },
+      ],
+      body: Buffer.from(body, 'utf8'),
+    };
+    const branch = newBranch();
+    addVia(this.ctx, req, sub.conn, branch);
+    this.ctx.clientTx.send(sub.conn, req, branch, {
+      onResponse: (res) => {
+        // 481: the subscriber forgot the dialog (RFC 6665 §4.1.3); stop notifying it.
+        if (res.status === 481 || res.status >= 500) this.#drop(sub);
+      },
+      onTimeout: () => this.#drop(sub),
+    });
+  }
+
+  #contact(): Header {
+    return { name: 'Contact', value: `<sips:${this.ctx.advertised}>` };
+  }
+
+  #drop(sub: Subscription): void {
+    this.#subs.delete(sub.key);
+  }
+}

@@ -1,0 +1,229 @@
+import {
+  header,
+  headerValues,
+  setHeader,
+  shiftHeaderValue,
+  type SipMessage,
+  type SipRequest,
+  type SipResponse,
+} from '../sip/message.js';
+import { badRequestFor, createResponse } from '../sip/response.js';
+import { formatVia, isSipUri, parseNameAddr, parseUri, parseVia } from '../sip/uri.js';
+import { handleRegister } from '../registrar/registrar.js';
+import { serverKey, type ServerTransaction } from '../transaction/transactions.js';
+import type { Connection } from '../transport/connection.js';
+import type { Presence } from '../presence/presence.js';
+import { localAor, type ServerContext } from './context.js';
+import { FLOW_PARAM, forward, forwardStateless } from './forward.js';
+import { fromMatches } from './identity.js';
+
+export const ALLOWED_METHODS = 'REGISTER, INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, INFO, UPDATE, REFER';
+/** Out-of-dialog requests proxied to a user (after authentication, the caller check and the policy). */
+const PROXIED = new Set(['INVITE', 'MESSAGE', 'OPTIONS', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'INFO']);
+
+/** Everything that arrives on a SIP connection goes through here. */
+export class Router {
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly presence: Presence,
+  ) {}
+
+  onBadMessage(conn: Connection, raw: Buffer, error: Error & { status?: number }): void {
+    this.ctx.metrics.badMessages.inc();
+    this.ctx.log.info({ conn: conn.id, remote: conn.remote.address, err: error.message }, 'bad message');
+    const res = raw.length > 0 ? badRequestFor(raw, error.status ?? 400, 'Bad Request') : undefined;
+    if (res) conn.send(res);
+  }
+
+  onMessage(conn: Connection, msg: SipMessage): void {
+    try {
+      if (msg.kind === 'response') this.#onResponse(msg);
+      else this.#onRequest(conn, msg);
+    } catch (err) {
+      // A bug must cost one request, never the process or another terminal's session.
+      this.ctx.log.error({ err, conn: conn.id }, 'failed to handle message');
+      if (msg.kind === 'request' && msg.method !== 'ACK') conn.send(createResponse(msg, 500));
+    }
+  }
+
+  #onResponse(res: SipResponse): void {
+    const top = header(res, 'Via');
+    const via = top ? parseVia(top) : undefined;
+    const branch = via?.params.branch;
+    if (!via || !branch || `${via.host}${via.port ? `:${via.port}` : ''}` !== this.ctx.advertised) return;
+    shiftHeaderValue(res, 'Via');
+    this.ctx.clientTx.receive(res, branch);
+  }
+
+  #onRequest(conn: Connection, req: SipRequest): void {
+    const ctx = this.ctx;
+    ctx.metrics.requests.inc({ method: metricMethod(req.method) });
+    markReceived(req, conn);
+
+    if (req.method === 'ACK') return this.#onAck(conn, req);
+    const key = serverKey(req);
+    if (!key) return this.#replyStateless(conn, req, 400, 'Missing Or Bad Via Branch');
+    const existing = ctx.serverTx.get(key);
+    if (existing) {
+      // A retransmission: repeat the final answer if there is one.
+      if (existing.final && existing.conn === conn) conn.send(existing.final);
+      return;
+    }
+    if (req.method === 'CANCEL') return this.#onCancel(conn, req, key);
+
+    const tx = ctx.serverTx.create(key, conn, req);
+    const maxForwards = Number(header(req, 'Max-Forwards') ?? 70);
+    if (maxForwards <= 0 && req.method !== 'REGISTER' && req.method !== 'OPTIONS') return this.#reply(tx, 483);
+    if (!isSipUri(req.uri)) return this.#reply(tx, 416);
+
+    const flow = this.#ourRoute(req);
+    if (flow !== undefined) return this.#inDialog(tx, conn, req, flow);
+    if (headerValues(req, 'Route').length > 0) return this.#reply(tx, 403, 'Route Not Allowed');
+    if (this.presence.ownsDialog(req)) return this.presence.onSubscribe(tx, conn, req);
+
+    switch (req.method) {
+      case 'REGISTER':
+        return ctx.serverTx.respond(tx, handleRegister(ctx, conn, req));
+      case 'BYE':
+      case 'UPDATE':
+        return this.#reply(tx, 481);
+      case 'PUBLISH':
+        return this.#reply(tx, 489, 'Bad Event');
+    }
+    const ruri = parseUri(req.uri)!;
+    if (!ruri.user && ctx.localHosts.has(ruri.host)) {
+      if (req.method === 'OPTIONS') return this.#reply(tx, 200, undefined, [{ name: 'Allow', value: ALLOWED_METHODS }]);
+      return this.#reply(tx, 405, undefined, [{ name: 'Allow', value: 'REGISTER, OPTIONS' }]);
+    }
+    if (!PROXIED.has(req.method)) return this.#reply(tx, 405, undefined, [{ name: 'Allow', value: ALLOWED_METHODS }]);
+    this.#toUser(tx, conn, req);
+  }
+
+  /** Out-of-dialog request for a user: authenticate, check the caller, apply the policy, resolve, fork. */
+  #toUser(tx: ServerTransaction, conn: Connection, req: SipRequest): void {
+    const ctx = this.ctx;
+    const fromUri = parseUri(parseNameAddr(header(req, 'From') ?? '')?.uri ?? '');
+    if (!conn.identity) {
+      const auth = ctx.auth.check(conn, req, 'proxy', fromUri?.user?.toLowerCase() ?? '');
+      if ('response' in auth) return ctx.serverTx.respond(tx, auth.response);
+      conn.identity = auth.identity;
+    }
+    const identity = conn.identity;
+    if (!fromMatches(req, identity)) {
+      ctx.log.warn({ conn: conn.id, user: identity.user, from: header(req, 'From') }, 'forged From refused');
+      return this.#reply(tx, 403, 'From Does Not Match Authenticated Identity');
+    }
+
+    const ruri = parseUri(req.uri)!;
+    const target = (ruri.user ?? '').toLowerCase();
+    const event = (header(req, 'Event') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (req.method === 'SUBSCRIBE' && this.presence.handles(event)) {
+      return this.presence.onSubscribe(tx, conn, req);
+    }
+    // Unknown and hidden must be indistinguishable: both checks always run, and both answer alike.
+    const exists = ctx.localHosts.has(ruri.host) && ctx.directory.userExists(target);
+    const allowed = ctx.policy().canReach(localAor(ctx, identity.user), localAor(ctx, target));
+    if (!exists || !allowed) return this.notFound(tx);
+
+    const bindings = ctx.location.bindings(target).filter((b) => b.conn !== conn);
+    if (bindings.length === 0) return this.#reply(tx, 480);
+    forward(ctx, tx, conn, req, bindings.map((b) => ({ conn: b.conn, uri: b.contact })), {
+      retarget: true,
+      recordRoute: req.method === 'INVITE' || req.method === 'SUBSCRIBE' || req.method === 'REFER',
+    });
+  }
+
+  /** The one answer for "no such user" and "not allowed to know": same status, headers and body. */
+  notFound(tx: ServerTransaction): void {
+    this.#reply(tx, 404);
+  }
+
+  /** A request inside a dialog this server record-routed: relay it to the other flow of the dialog. */
+  #inDialog(tx: ServerTransaction, conn: Connection, req: SipRequest, flow: string): void {
+    const target = this.#otherFlow(conn, flow);
+    if (!target) return this.#reply(tx, target === null ? 403 : 430);
+    if (conn.identity && !fromMatches(req, conn.identity)) {
+      return this.#reply(tx, 403, 'From Does Not Match Authenticated Identity');
+    }
+    forward(this.ctx, tx, conn, req, [{ conn: target, uri: req.uri }], { retarget: false, recordRoute: false });
+  }
+
+  #onAck(conn: Connection, req: SipRequest): void {
+    const key = serverKey(req);
+    const tx = key ? this.ctx.serverTx.get(key) : undefined;
+    if (tx) {
+      // ACK for a non-2xx final response we sent: it ends the INVITE transaction here.
+      this.ctx.serverTx.delete(tx.key);
+      return;
+    }
+    const flow = this.#ourRoute(req);
+    const target = flow === undefined ? undefined : this.#otherFlow(conn, flow);
+    if (target) forwardStateless(this.ctx, conn, req, target);
+  }
+
+  #onCancel(conn: Connection, req: SipRequest, cancelKey: string): void {
+    const invite = this.ctx.serverTx.get(serverKey(req, 'INVITE') ?? '');
+    const tx = this.ctx.serverTx.create(cancelKey, conn, req);
+    if (!invite || invite.conn !== conn) return this.#reply(tx, 481);
+    this.#reply(tx, 200);
+    if (!invite.final) invite.onCancel?.();
+  }
+
+  /** Pops our own Route (loose routing, RFC 3261 §16.4) and returns its flow pair, if it is ours. */
+  #ourRoute(req: SipRequest): string | undefined {
+    const top = headerValues(req, 'Route')[0];
+    if (!top) return undefined;
+    const uri = parseUri(parseNameAddr(top)?.uri ?? '');
+    if (!uri) return undefined;
+    const hostPort = uri.port ? `${uri.host}:${uri.port}` : uri.host;
+    const flow = uri.params[FLOW_PARAM];
+    if (hostPort !== this.ctx.advertised || typeof flow !== 'string') return undefined;
+    shiftHeaderValue(req, 'Route');
+    return flow;
+  }
+
+  /**
+   * The other end of a dialog. `null` when the sender is not part of the dialog at all (refused);
+   * `undefined` when the other side's connection is gone (430 Flow Failed, RFC 5626 §5.3).
+   */
+  #otherFlow(conn: Connection, flow: string): Connection | null | undefined {
+    const [a, b] = flow.split('.');
+    let other: string | undefined;
+    if (conn.id === a) other = b;
+    else if (conn.id === b) other = a;
+    else {
+      // The same user on a new connection (re-registered after a network change) may continue its dialogs.
+      const sideA = a ? this.ctx.connection(a) : undefined;
+      const sideB = b ? this.ctx.connection(b) : undefined;
+      if (conn.identity && sideA?.identity?.user === conn.identity.user) other = b;
+      else if (conn.identity && sideB?.identity?.user === conn.identity.user) other = a;
+      else return null;
+    }
+    const target = other ? this.ctx.connection(other) : undefined;
+    return target && !target.closed ? target : undefined;
+  }
+
+  #reply(tx: ServerTransaction, status: number, reason?: string, extra: { name: string; value: string }[] = []): void {
+    this.ctx.metrics.responses.inc({ class: `${Math.floor(status / 100)}xx` });
+    this.ctx.serverTx.respond(tx, createResponse(tx.request, status, extra, reason ? { reason } : {}));
+  }
+
+  #replyStateless(conn: Connection, req: SipRequest, status: number, reason: string): void {
+    conn.send(createResponse(req, status, [], { reason }));
+  }
+}
+
+/** RFC 3261 §18.2.1: note where a request really came from in its top Via (and rport, RFC 3581). */
+function markReceived(req: SipRequest, conn: Connection): void {
+  const top = headerValues(req, 'Via')[0];
+  const via = top ? parseVia(top) : undefined;
+  if (!via) return;
+  via.params.received = conn.remote.address;
+  if ('rport' in via.params) via.params.rport = String(conn.remote.port);
+  const rest = headerValues(req, 'Via').slice(1);
+  setHeader(req, 'Via', [formatVia(via), ...rest].join(', '));
+}
+
+const KNOWN_METHODS = new Set(ALLOWED_METHODS.split(', ').concat('PUBLISH'));
+/** Bounded label set: a peer must not be able to create metric series at will. */
+const metricMethod = (m: string): string => (KNOWN_METHODS.has(m) ? m : 'other');

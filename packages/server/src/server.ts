@@ -1,0 +1,234 @@
+import fs from 'node:fs';
+import { Authenticator, DEFAULT_THROTTLE, type ThrottleLimits } from './auth/authenticator.js';
+import { DigestAuthenticator } from './auth/digest.js';
+import { listenAdmin } from './admin/http.js';
+import { Metrics } from './admin/metrics.js';
+import { fingerprint } from './ca/index.js';
+import { dataPaths, formatHostPort, loadConfig, type HostPort } from './config/index.js';
+import { enrollHandler } from './enroll/enroll.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { loadPolicy } from './policy/index.js';
+import { Presence } from './presence/presence.js';
+import type { Directory, Limits, ReachPolicy, ServerContext } from './proxy/context.js';
+import { Router } from './proxy/router.js';
+import { LocationService } from './registrar/location.js';
+import { openStore } from './store/index.js';
+import { ClientTransactions, ServerTransactions } from './transaction/transactions.js';
+import { DEFAULT_TRANSPORT_LIMITS, formatEndpoint, type Connection, type TransportLimits } from './transport/connection.js';
+import { listenTls } from './transport/tls.js';
+import { listenWss } from './transport/wss.js';
+
+export interface ServerOptions {
+  dataDir: string;
+  sip?: HostPort;
+  wss?: HostPort;
+  admin?: HostPort;
+  logLevel?: string;
+  logger?: Logger;
+  /** Tighter limits for tests; production uses the defaults. */
+  transport?: Partial<TransportLimits>;
+  throttle?: Partial<ThrottleLimits>;
+  ringTimeoutMs?: number;
+  /** How often the database is checked for changes made by the admin CLI. */
+  reloadIntervalMs?: number;
+}
+
+export interface RunningServer {
+  addresses: { sip: string; wss: string; admin: string };
+  caFingerprint: string;
+  context: ServerContext;
+  presence: Presence;
+  close(): Promise<void>;
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const config = loadConfig(opts.dataDir);
+  const paths = dataPaths(opts.dataDir);
+  const log = opts.logger ?? createLogger((opts.logLevel ?? 'info') as 'info');
+  const creds = {
+    key: fs.readFileSync(paths.serverKey, 'utf8'),
+    cert: fs.readFileSync(paths.serverCert, 'utf8'),
+    ca: fs.readFileSync(paths.caCert, 'utf8'),
+  };
+  const store = openStore(paths.db, { create: false });
+  const realm = config.realm ?? config.domain;
+
+  // Caches of what the SIP hot path reads, dropped whenever the database changes.
+  let policy: ReachPolicy = loadPolicy(store, config);
+  let userNames: string[] | undefined;
+  const deviceCache = new Map<string, { id: string; name: string; instance: string | undefined }[]>();
+  const directory: Directory = {
+    userExists: (user) => (userNames ??= store.users.list().map((u) => u.name)).includes(user),
+    users: () => (userNames ??= store.users.list().map((u) => u.name)),
+    devices: (user) => {
+      let list = deviceCache.get(user);
+      if (!list) {
+        list = store.devices.list(user).map((d) => ({ id: d.id, name: d.name, instance: d.instance ?? undefined }));
+        deviceCache.set(user, list);
+      }
+      return list;
+    },
+    deviceSeen: (user, deviceId, instance, address) => {
+      if (deviceId) return deviceId;
+      if (!instance) return undefined;
+      try {
+        const d = store.devices.touch(user, instance, { address });
+        deviceCache.delete(user);
+        return d.id;
+      } catch (err) {
+        log.warn({ user, err: (err as Error).message }, 'could not record device');
+        return undefined;
+      }
+    },
+  };
+
+  const connections = new Map<string, Connection>();
+  const location = new LocationService();
+  const serverTx = new ServerTransactions();
+  const clientTx = new ClientTransactions();
+  const metrics = new Metrics({
+    connections: () => connections.size,
+    bindings: () => location.size,
+    transactions: () => serverTx.size + clientTx.size,
+  });
+  const digest = new DigestAuthenticator(realm, config.digest.nonceTtlSeconds * 1000);
+  const auth = new Authenticator(
+    digest,
+    (username) => {
+      const c = store.credentialsFor(username, realm);
+      return c ? { credentials: c, allowMd5: c.ha1.MD5 !== undefined } : undefined;
+    },
+    config.domain,
+    metrics,
+    log.child({ module: 'auth' }),
+    { ...DEFAULT_THROTTLE, ...opts.throttle },
+  );
+  const limits: Limits = {
+    registration: config.registration,
+    ringTimeoutMs: opts.ringTimeoutMs ?? 60_000,
+    maxContactsPerRegister: 10,
+  };
+  const transportLimits = { ...DEFAULT_TRANSPORT_LIMITS, ...opts.transport };
+  const sipAddr = opts.sip ?? { host: config.sip.listen, port: config.sip.port };
+  const wssAddr = opts.wss ?? { host: config.wss.listen, port: config.wss.port };
+  const adminAddr = opts.admin ?? { host: config.admin.listen, port: config.admin.port };
+
+  const ctx: ServerContext = {
+    domain: config.domain,
+    localHosts: new Set([config.domain, ...config.hosts]),
+    advertised: '', // set once the SIP port is known
+    log: log.child({ module: 'sip' }),
+    directory,
+    policy: () => policy,
+    location,
+    serverTx,
+    clientTx,
+    auth,
+    metrics,
+    limits,
+    connection: (id) => connections.get(id),
+  };
+  const presence = new Presence(ctx);
+  const router = new Router(ctx, presence);
+  location.onChange(() => presence.changed());
+  const events = {
+    onMessage: (c: Connection, m: Parameters<Router['onMessage']>[1]) => router.onMessage(c, m),
+    onBadMessage: (c: Connection, raw: Buffer, e: Error & { status?: number }) => router.onBadMessage(c, raw, e),
+    onConnection: (c: Connection) => {
+      connections.set(c.id, c);
+      c.onClose(() => connections.delete(c.id));
+    },
+  };
+
+  const sip = await listenTls(sipAddr.host, sipAddr.port, creds, transportLimits, events, log.child({ module: 'tls' }));
+  const advertisedHost = config.hosts[0] ?? config.domain;
+  ctx.advertised = formatHostPort({ host: advertisedHost, port: sip.address.port });
+  ctx.localHosts.add(sip.address.address);
+  let wss: Awaited<ReturnType<typeof listenWss>> | undefined;
+  let admin: Awaited<ReturnType<typeof listenAdmin>> | undefined;
+  try {
+    const enroll = enrollHandler({
+      domain: config.domain,
+      realm,
+      log: log.child({ module: 'enroll' }),
+      redeem: (r) => {
+        try {
+          const out = store.enrollWithInvite(r.user, r.token, { name: r.name, instance: r.instance });
+          return out.status === 'ok' ? { device: out.device.id, secret: out.secret } : undefined;
+        } catch {
+          return undefined;
+        }
+      },
+    });
+    wss = await listenWss(wssAddr.host, wssAddr.port, creds, transportLimits, events, enroll, log.child({ module: 'wss' }));
+    admin = await listenAdmin(adminAddr.host, adminAddr.port, metrics, () => ({
+      ok: true,
+      detail: { connections: connections.size, bindings: location.size },
+    }));
+  } catch (err) {
+    await sip.close();
+    await wss?.close();
+    store.close();
+    throw err;
+  }
+  location.start();
+  serverTx.start();
+
+  // The admin CLI writes to the same database while we run: notice and apply without a restart.
+  let seen = store.changeCounter();
+  const reload = setInterval(() => {
+    const now = store.changeCounter();
+    if (now === seen) return;
+    seen = now;
+    try {
+      policy = loadPolicy(store, config);
+      userNames = undefined;
+      deviceCache.clear();
+      revokeRemoved();
+      presence.changed();
+      log.info('configuration reloaded from the database');
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'reload failed; keeping the previous policy');
+    }
+  }, opts.reloadIntervalMs ?? 500);
+  reload.unref();
+
+  /** A removed user or device loses its registrations and connections at once. */
+  function revokeRemoved(): void {
+    for (const conn of connections.values()) {
+      const id = conn.identity;
+      if (!id) continue;
+      const gone = !directory.userExists(id.user) || (id.deviceId && !store.devices.get(id.user, id.deviceId));
+      if (gone) {
+        location.dropConnection(conn);
+        conn.close('credentials revoked');
+        log.info({ user: id.user, device: id.deviceId }, 'closed connection of a removed user or device');
+      }
+    }
+  }
+
+  const addresses = {
+    sip: formatEndpoint(sip.address),
+    wss: formatEndpoint(wss.address),
+    admin: formatEndpoint(admin.address),
+  };
+  log.info({ ...addresses, domain: config.domain }, 'tsunagu-server listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    addresses,
+    caFingerprint: fingerprint(creds.ca),
+    context: ctx,
+    presence,
+    close: () =>
+      (closing ??= (async () => {
+        clearInterval(reload);
+        presence.stop();
+        location.stop();
+        serverTx.stop();
+        await Promise.all([sip.close(), wss!.close(), admin!.close()]);
+        store.close();
+        log.info('tsunagu-server stopped');
+      })()),
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * The database schema, as an ordered list of migrations. `PRAGMA user_version` holds the number of
+ * migrations applied; `openStore` applies the missing ones, each in its own transaction, and refuses a
+ * database whose version is newer than this list (written by a newer tsunagu-server).
+ *
+ * Rules for changing the schema: never edit a migration that has shipped; append a new one.
+ */
+export interface Migration {
+  /** 1-based; equal to its position in MIGRATIONS + 1. */
+  version: number;
+  description: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'users, devices, invites, groups, policy rules, settings',
+    sql: /* sql */ `
+      CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) STRICT;
+
+      -- Passwords are never stored: only HA1 = H(name:realm:password). ha1_md5 exists only while
+      -- allow_md5 = 1 and the password was set with it on.
+      CREATE TABLE users (
+        name                TEXT PRIMARY KEY,
+        realm               TEXT NOT NULL,
+        ha1_sha256          TEXT,
+        ha1_md5             TEXT,
+        allow_md5           INTEGER NOT NULL DEFAULT 0 CHECK (allow_md5 IN (0, 1)),
+        created_at          INTEGER NOT NULL,
+        password_changed_at INTEGER,
+        CHECK (ha1_md5 IS NULL OR (ha1_sha256 IS NOT NULL AND allow_md5 = 1))
+      ) STRICT;
+
+      -- kind 'enrolled': joined by invite; its own random secret, digest username 'user/id',
+      --   SHA-256 HA1 only.
+      -- kind 'password': first seen registering with the user's password (registrar's touch()).
+      CREATE TABLE devices (
+        user         TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+        id           TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        kind         TEXT NOT NULL CHECK (kind IN ('enrolled', 'password')),
+        instance     TEXT NOT NULL,
+        realm        TEXT,
+        ha1_sha256   TEXT,
+        created_at   INTEGER NOT NULL,
+        last_seen_at INTEGER,
+        last_address TEXT,
+        PRIMARY KEY (user, id),
+        UNIQUE (user, instance),
+        CHECK ((kind = 'enrolled') = (ha1_sha256 IS NOT NULL AND realm IS NOT NULL))
+      ) STRICT;
+
+      -- Only the SHA-256 of a token is stored. last_failure records why the latest attempt on this
+      -- invite failed (the enrolling client only ever hears 'invalid').
+      CREATE TABLE invites (
+        id              INTEGER PRIMARY KEY,
+        user            TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+        token_sha256    TEXT NOT NULL UNIQUE,
+        created_at      INTEGER NOT NULL,
+        expires_at      INTEGER NOT NULL,
+        redeemed_at     INTEGER,
+        failed_attempts INTEGER NOT NULL DEFAULT 0,
+        last_failure    TEXT CHECK (last_failure IN ('used', 'expired', 'wrong-user')),
+        last_failure_at INTEGER
+      ) STRICT;
+      CREATE INDEX invites_by_user ON invites(user);
+
+      -- Every redemption attempt, including unknown tokens (bounded: the newest 1000 are kept).
+      CREATE TABLE invite_attempts (
+        id        INTEGER PRIMARY KEY,
+        at        INTEGER NOT NULL,
+        user      TEXT NOT NULL,
+        invite_id INTEGER,
+        outcome   TEXT NOT NULL CHECK (outcome IN ('ok', 'unknown', 'used', 'expired', 'wrong-user'))
+      ) STRICT;
+
+      CREATE TABLE groups (
+        name       TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      -- member: a local user name ('bob') or a remote user ('bob@b.example'). Not a foreign key, so
+      -- a policy can name people before they are invited; removing a local user deletes its rows.
+      CREATE TABLE group_members (
+        group_name TEXT NOT NULL REFERENCES groups(name) ON DELETE CASCADE,
+        member     TEXT NOT NULL,
+        PRIMARY KEY (group_name, member)
+      ) STRICT;
+      CREATE INDEX group_members_by_member ON group_members(member);
+
+      -- Rules in the order shown by 'policy show' (ORDER BY id). src/dst are selectors:
+      -- '*', 'bob', 'bob@b.example', 'group:eng', 'domain:b.example'.
+      CREATE TABLE policy_rules (
+        id         INTEGER PRIMARY KEY,
+        action     TEXT NOT NULL CHECK (action IN ('allow', 'deny')),
+        src        TEXT NOT NULL,
+        dst        TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
+];
+
+/** 'TSNG': marks the file as a Tsunagu database (PRAGMA application_id). */
+export const APPLICATION_ID = 0x54534e47;

@@ -1,0 +1,174 @@
+import { randomBytes } from 'node:crypto';
+import type { Connection } from '../transport/connection.js';
+import { cseq, header, type SipRequest, type SipResponse } from '../sip/message.js';
+import { parseVia } from '../sip/uri.js';
+
+/**
+ * Transactions over reliable transports only (RFC 3261 §17 with T1-based retransmission timers
+ * at zero, since TLS and WebSocket never lose messages): they absorb duplicates, pair CANCEL and ACK
+ * with their INVITE, and time out requests nobody answers (Timer B/F = 64·T1 = 32 s).
+ */
+
+export const TIMER_B_MS = 32_000;
+export const MAGIC_COOKIE = 'z9hG4bK';
+
+export function newBranch(): string {
+  return MAGIC_COOKIE + randomBytes(10).toString('base64url');
+}
+
+export interface ServerTransaction {
+  key: string;
+  conn: Connection;
+  request: SipRequest;
+  final: SipResponse | undefined;
+  /** Set by whoever handles the request; called when a matching CANCEL arrives. */
+  onCancel?: () => void;
+  /** Called when the ACK for a non-2xx final response arrives (ends an INVITE transaction). */
+  expiresAt: number;
+}
+
+/** RFC 3261 §17.2.3 matching key: branch + sent-by + method (an ACK maps onto its INVITE). */
+export function serverKey(req: SipRequest, method = req.method): string | undefined {
+  const via = header(req, 'Via');
+  if (!via) return undefined;
+  const v = parseVia(via);
+  const branch = v?.params.branch;
+  if (!v || !branch || !branch.startsWith(MAGIC_COOKIE)) return undefined;
+  return `${branch}|${v.host}:${v.port ?? ''}|${method === 'ACK' ? 'INVITE' : method}`;
+}
+
+export class ServerTransactions {
+  readonly #map = new Map<string, ServerTransaction>();
+  #sweep: NodeJS.Timeout | undefined;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  start(): void {
+    this.#sweep ??= setInterval(() => {
+      const now = this.now();
+      for (const [k, t] of this.#map) if (t.expiresAt <= now) this.#map.delete(k);
+    }, 5000).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  get(key: string): ServerTransaction | undefined {
+    return this.#map.get(key);
+  }
+
+  create(key: string, conn: Connection, request: SipRequest): ServerTransaction {
+    const tx: ServerTransaction = { key, conn, request, final: undefined, expiresAt: this.now() + TIMER_B_MS * 6 };
+    this.#map.set(key, tx);
+    return tx;
+  }
+
+  /** Sends a response within the transaction and remembers a final one for retransmitted requests. */
+  respond(tx: ServerTransaction, res: SipResponse): void {
+    if (tx.final) return; // one final response per transaction
+    tx.conn.send(res);
+    if (res.status >= 200) {
+      tx.final = res;
+      // Keep completed transactions a little while to absorb a duplicate or a late ACK/CANCEL.
+      tx.expiresAt = this.now() + TIMER_B_MS;
+    }
+  }
+
+  delete(key: string): void {
+    this.#map.delete(key);
+  }
+}
+
+export interface ClientTransaction {
+  branch: string;
+  method: string;
+  conn: Connection;
+  request: SipRequest;
+  /** Highest response class seen: 0 = none, 1 = provisional, 2+ = final. */
+  state: 'calling' | 'proceeding' | 'completed';
+  onResponse(res: SipResponse): void;
+  onTimeout(): void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** A CANCEL shares its INVITE's branch, so the method is part of the key. */
+const clientKey = (branch: string, method: string): string => `${branch}|${method}`;
+
+/** Requests this server sent (forwarded or its own NOTIFYs), matched by our Via branch. */
+export class ClientTransactions {
+  readonly #map = new Map<string, ClientTransaction>();
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  /** Sends `request` (whose top Via carries `branch`) and tracks the answer. */
+  send(
+    conn: Connection,
+    request: SipRequest,
+    branch: string,
+    handlers: { onResponse(res: SipResponse): void; onTimeout(): void },
+    timeoutMs = TIMER_B_MS,
+  ): ClientTransaction {
+    const tx: ClientTransaction = {
+      branch,
+      method: request.method,
+      conn,
+      request,
+      state: 'calling',
+      ...handlers,
+      timer: undefined,
+    };
+    const key = clientKey(branch, request.method);
+    this.#map.set(key, tx);
+    tx.timer = setTimeout(() => {
+      this.#map.delete(key);
+      if (tx.state !== 'completed') tx.onTimeout();
+    }, timeoutMs);
+    tx.timer.unref?.();
+    // A connection that dies under a pending request is as good as a timeout, but immediate.
+    conn.onClose(() => {
+      if (this.#map.get(key) === tx) {
+        this.finish(tx);
+        tx.onTimeout();
+      }
+    });
+    conn.send(request);
+    return tx;
+  }
+
+  /** Routes a response to its transaction; false if none matches (a stray response is dropped). */
+  receive(res: SipResponse, branch: string): boolean {
+    const tx = this.#map.get(clientKey(branch, cseq(res).method));
+    if (!tx) return false;
+    if (res.status < 200) {
+      if (tx.state === 'calling') tx.state = 'proceeding';
+    } else {
+      this.finish(tx);
+    }
+    tx.onResponse(res);
+    return true;
+  }
+
+  finish(tx: ClientTransaction): void {
+    tx.state = 'completed';
+    clearTimeout(tx.timer);
+    this.#map.delete(clientKey(tx.branch, tx.method));
+  }
+
+  /** Restarts the timeout (used while a callee rings: Timer C, RFC 3261 §16.6). */
+  extend(tx: ClientTransaction, ms: number): void {
+    clearTimeout(tx.timer);
+    tx.timer = setTimeout(() => {
+      this.#map.delete(clientKey(tx.branch, tx.method));
+      if (tx.state !== 'completed') tx.onTimeout();
+    }, ms);
+    tx.timer.unref?.();
+  }
+}

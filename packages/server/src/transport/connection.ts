@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto';
+import type { SipMessage } from '../sip/message.js';
+
+/** Who a connection has proved to be (digest on REGISTER or a challenged request). */
+export interface Identity {
+  user: string;
+  /** `sip:user@domain` */
+  aor: string;
+  /** Set when the credentials were a device's own (`user/device`), not the user's password. */
+  deviceId?: string;
+}
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+/**
+ * One reliable, encrypted transport connection (a TLS socket or a WebSocket over TLS) — an RFC 5626
+ * flow. Registrations belong to the connection they arrived on, and requests for a terminal go down it.
+ */
+export interface Connection {
+  readonly id: string;
+  /** Via sent-protocol token: `TLS` or `WSS`. */
+  readonly transport: 'TLS' | 'WSS';
+  readonly remote: Endpoint;
+  readonly local: Endpoint;
+  identity: Identity | undefined;
+  readonly closed: boolean;
+  send(msg: SipMessage): void;
+  close(reason: string): void;
+  onClose(listener: (reason: string) => void): void;
+}
+
+export interface TransportLimits {
+  /** A TLS handshake not finished within this is dropped. */
+  handshakeTimeoutMs: number;
+  /** A connection must deliver its first complete message within this. */
+  firstMessageTimeoutMs: number;
+  /** Afterwards, the longest silence (messages or CRLF keepalives) before the connection is closed. */
+  idleTimeoutMs: number;
+  /** Bytes queued for a peer that does not read; past this it is disconnected rather than buffered. */
+  maxQueuedBytes: number;
+  maxConnections: number;
+}
+
+export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
+  handshakeTimeoutMs: 10_000,
+  firstMessageTimeoutMs: 15_000,
+  idleTimeoutMs: 300_000,
+  maxQueuedBytes: 1 << 20,
+  maxConnections: 20_000,
+};
+
+export type MessageHandler = (conn: Connection, msg: SipMessage) => void;
+/** A message that could not be parsed: the handler may answer it (400) if it got far enough. */
+export type BadMessageHandler = (conn: Connection, raw: Buffer, error: Error & { status?: number }) => void;
+
+export interface TransportEvents {
+  onMessage: MessageHandler;
+  onBadMessage: BadMessageHandler;
+  onConnection?: (conn: Connection) => void;
+}
+
+export function newConnectionId(): string {
+  return randomBytes(9).toString('base64url');
+}
+
+/** Normalises an IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) to plain IPv4. */
+export function plainAddress(address: string | undefined): string {
+  if (!address) return '';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/** `host:port`, bracketing IPv6. */
+export function formatEndpoint(e: Endpoint): string {
+  return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+}
+
+/** Shared bookkeeping for both transports: close-once, listeners, reason. */
+export abstract class BaseConnection implements Connection {
+  readonly id = newConnectionId();
+  identity: Identity | undefined;
+  #closed = false;
+  #listeners: ((reason: string) => void)[] = [];
+  abstract readonly transport: 'TLS' | 'WSS';
+  abstract readonly remote: Endpoint;
+  abstract readonly local: Endpoint;
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  abstract send(msg: SipMessage): void;
+  protected abstract destroy(): void;
+
+  close(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.destroy();
+    for (const l of this.#listeners.splice(0)) l(reason);
+  }
+
+  onClose(listener: (reason: string) => void): void {
+    if (this.#closed) listener('closed');
+    else this.#listeners.push(listener);
+  }
+}

@@ -1,0 +1,149 @@
+import tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../log/logger.js';
+import { SipFramer } from '../sip/framer.js';
+import { parseMessage } from '../sip/parser.js';
+import { serializeMessage } from '../sip/serialize.js';
+import type { SipMessage } from '../sip/message.js';
+import {
+  BaseConnection,
+  plainAddress,
+  type Endpoint,
+  type TransportEvents,
+  type TransportLimits,
+} from './connection.js';
+
+export interface TlsCredentials {
+  key: string;
+  cert: string;
+  /** The deployment CA: client certificates (when presented) are checked against it. */
+  ca: string;
+}
+
+const CRLF = Buffer.from('\r\n');
+
+class TlsConnection extends BaseConnection {
+  readonly transport = 'TLS' as const;
+  readonly remote: Endpoint;
+  readonly local: Endpoint;
+
+  constructor(
+    readonly socket: tls.TLSSocket,
+    private readonly maxQueuedBytes: number,
+  ) {
+    super();
+    this.remote = { address: plainAddress(socket.remoteAddress), port: socket.remotePort ?? 0 };
+    this.local = { address: plainAddress(socket.localAddress), port: socket.localPort ?? 0 };
+  }
+
+  send(msg: SipMessage): void {
+    this.write(serializeMessage(msg));
+  }
+
+  write(data: Buffer): void {
+    if (this.closed) return;
+    this.socket.write(data);
+    // A peer that stops reading must not make us buffer without bound.
+    if (this.socket.writableLength > this.maxQueuedBytes) this.close('peer not reading (send queue full)');
+  }
+
+  protected destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+export interface TlsListener {
+  address: Endpoint;
+  close(): Promise<void>;
+  connections(): number;
+}
+
+/** SIP over TLS (RFC 3261 §26, RFC 5630): one listener, many long-lived terminal flows. */
+export async function listenTls(
+  host: string,
+  port: number,
+  creds: TlsCredentials,
+  limits: TransportLimits,
+  events: TransportEvents,
+  log: Logger,
+): Promise<TlsListener> {
+  const live = new Set<TlsConnection>();
+  const server = tls.createServer({
+    key: creds.key,
+    cert: creds.cert,
+    ca: creds.ca,
+    minVersion: 'TLSv1.2',
+    requestCert: true,
+    rejectUnauthorized: false,
+    handshakeTimeout: limits.handshakeTimeoutMs,
+  });
+  server.maxConnections = limits.maxConnections;
+
+  server.on('tlsClientError', (err, socket) => {
+    log.debug({ remote: plainAddress(socket.remoteAddress), err: err.message }, 'TLS handshake failed');
+    socket.destroy();
+  });
+
+  server.on('secureConnection', (socket) => {
+    const conn = new TlsConnection(socket, limits.maxQueuedBytes);
+    live.add(conn);
+    const clog = log.child({ conn: conn.id, remote: `${conn.remote.address}:${conn.remote.port}` });
+    clog.debug({ protocol: socket.getProtocol() }, 'connection open');
+    const framer = new SipFramer();
+    let gotMessage = false;
+    // Until the first message a short deadline applies, so idle sockets cannot hold slots.
+    socket.setTimeout(limits.firstMessageTimeoutMs);
+    socket.on('timeout', () => conn.close(gotMessage ? 'idle timeout' : 'no message before timeout'));
+    socket.on('error', (err) => conn.close(`socket error: ${err.message}`));
+    socket.on('close', () => conn.close('closed by peer'));
+    conn.onClose((reason) => {
+      live.delete(conn);
+      clog.debug({ reason }, 'connection closed');
+    });
+    socket.on('data', (chunk: Buffer) => {
+      for (const ev of framer.push(chunk)) {
+        if (conn.closed) return;
+        if (ev.type === 'keepalive') {
+          conn.write(CRLF); // RFC 5626 §3.5.1 pong
+          continue;
+        }
+        if (ev.type === 'error') {
+          events.onBadMessage(conn, Buffer.alloc(0), ev.error);
+          conn.close(`framing error: ${ev.error.message}`);
+          return;
+        }
+        if (!gotMessage) {
+          gotMessage = true;
+          socket.setTimeout(limits.idleTimeoutMs);
+        }
+        let msg: SipMessage;
+        try {
+          msg = parseMessage(ev.data);
+        } catch (err) {
+          events.onBadMessage(conn, ev.data, err as Error);
+          continue;
+        }
+        events.onMessage(conn, msg);
+      }
+    });
+    events.onConnection?.(conn);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, exclusive: true }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  return {
+    address: { address: addr.address, port: addr.port },
+    connections: () => live.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const c of [...live]) c.close('server shutting down');
+      }),
+  };
+}

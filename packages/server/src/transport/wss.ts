@@ -1,0 +1,153 @@
+import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import type { Logger } from '../log/logger.js';
+import { parseMessage } from '../sip/parser.js';
+import { serializeMessage } from '../sip/serialize.js';
+import type { SipMessage } from '../sip/message.js';
+import {
+  BaseConnection,
+  plainAddress,
+  type Endpoint,
+  type TransportEvents,
+  type TransportLimits,
+} from './connection.js';
+import type { TlsCredentials } from './tls.js';
+
+/** Largest SIP message accepted in one WebSocket frame (same bound as the stream framer). */
+const MAX_WS_MESSAGE = 320 * 1024;
+
+class WsConnection extends BaseConnection {
+  readonly transport = 'WSS' as const;
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly remote: Endpoint,
+    readonly local: Endpoint,
+    private readonly maxQueuedBytes: number,
+  ) {
+    super();
+  }
+
+  send(msg: SipMessage): void {
+    if (this.closed) return;
+    // RFC 7118 §5.1: a SIP message is one WebSocket message; text frames for UTF-8 bodies.
+    this.ws.send(serializeMessage(msg).toString('utf8'));
+    if (this.ws.bufferedAmount > this.maxQueuedBytes) this.close('peer not reading (send queue full)');
+  }
+
+  protected destroy(): void {
+    this.ws.terminate();
+  }
+}
+
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface WssListener {
+  address: Endpoint;
+  close(): Promise<void>;
+  connections(): number;
+}
+
+/**
+ * SIP over secure WebSocket (RFC 7118), subprotocol `sip`. The same HTTPS listener serves the small
+ * HTTP API terminals use before they have SIP credentials (enrolment).
+ */
+export async function listenWss(
+  host: string,
+  port: number,
+  creds: TlsCredentials,
+  limits: TransportLimits,
+  events: TransportEvents,
+  http: HttpHandler,
+  log: Logger,
+): Promise<WssListener> {
+  const live = new Set<WsConnection>();
+  const server = https.createServer({
+    key: creds.key,
+    cert: creds.cert,
+    ca: creds.ca,
+    minVersion: 'TLSv1.2',
+    requestCert: true,
+    rejectUnauthorized: false,
+    handshakeTimeout: limits.handshakeTimeoutMs,
+    headersTimeout: limits.firstMessageTimeoutMs,
+    requestTimeout: limits.firstMessageTimeoutMs,
+    maxHeaderSize: 16 * 1024,
+  });
+  server.maxConnections = limits.maxConnections;
+  server.on('tlsClientError', (err, socket) => {
+    log.debug({ remote: plainAddress(socket.remoteAddress), err: err.message }, 'TLS handshake failed');
+    socket.destroy();
+  });
+  server.on('request', http);
+
+  const wss = new WebSocketServer({
+    server,
+    maxPayload: MAX_WS_MESSAGE,
+    handleProtocols: (protocols) => (protocols.has('sip') ? 'sip' : false),
+  });
+  wss.on('connection', (ws, req) => {
+    if (ws.protocol !== 'sip') {
+      ws.close(1002, 'subprotocol sip required');
+      return;
+    }
+    const sock = req.socket;
+    const conn = new WsConnection(
+      ws,
+      { address: plainAddress(sock.remoteAddress), port: sock.remotePort ?? 0 },
+      { address: plainAddress(sock.localAddress), port: sock.localPort ?? 0 },
+      limits.maxQueuedBytes,
+    );
+    live.add(conn);
+    let idle: NodeJS.Timeout;
+    const arm = (ms: number): void => {
+      clearTimeout(idle);
+      idle = setTimeout(() => conn.close('idle timeout'), ms);
+    };
+    arm(limits.firstMessageTimeoutMs);
+    conn.onClose(() => {
+      clearTimeout(idle);
+      live.delete(conn);
+    });
+    ws.on('close', () => conn.close('closed by peer'));
+    ws.on('error', (err) => conn.close(`websocket error: ${err.message}`));
+    ws.on('pong', () => arm(limits.idleTimeoutMs));
+    ws.on('message', (data: RawData) => {
+      arm(limits.idleTimeoutMs);
+      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      // CRLF keepalives are allowed over WebSocket too (RFC 7118 §6 leaves it to the application).
+      if (buf.length <= 4 && buf.toString('latin1').trim() === '') return;
+      let msg: SipMessage;
+      try {
+        msg = parseMessage(buf);
+      } catch (err) {
+        events.onBadMessage(conn, buf, err as Error);
+        return;
+      }
+      events.onMessage(conn, msg);
+    });
+    events.onConnection?.(conn);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, exclusive: true }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  return {
+    address: { address: addr.address, port: addr.port },
+    connections: () => live.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of [...live]) c.close('server shutting down');
+        wss.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

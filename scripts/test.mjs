@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// The one test command (README, CI): typecheck, lint, then every package's tests.
+// Ends with one line "N passed, N failed[, N skipped]" summing every runner, and exits non-zero on any failure.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const tmp = mkdtempSync(join(tmpdir(), 'tsunagu-test-'));
+const totals = { passed: 0, failed: 0, skipped: 0 };
+
+function step(name, cmd, args, opts = {}) {
+  console.log(`\n=== ${name}`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...opts });
+  return r.status === 0;
+}
+
+function nodeTests(pkg, concurrency) {
+  const tap = join(tmp, `${pkg.replace(/\W/g, '_')}.tap`);
+  const ok = step(`tests: ${pkg}`, process.execPath, [
+    '--conditions=tsunagu-source',
+    '--import',
+    'tsx',
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=tap',
+    `--test-reporter-destination=${tap}`,
+    `${pkg}/src/**/*.test.ts`,
+  ]);
+  let text = '';
+  try {
+    text = readFileSync(tap, 'utf8');
+  } catch {
+    /* runner died before writing: counted as a failure below */
+  }
+  const count = (key) => Number(text.match(new RegExp(`^# ${key} (\\d+)$`, 'm'))?.[1] ?? 0);
+  totals.passed += count('pass');
+  totals.failed += count('fail') + count('cancelled');
+  totals.skipped += count('skipped');
+  if (!ok && count('fail') + count('cancelled') === 0) totals.failed += 1;
+}
+
+const checks = [
+  ['typecheck', 'npx', ['tsc', '-b']],
+  ['lint', 'npx', ['eslint', '.']],
+];
+for (const [name, cmd, args] of checks) {
+  if (step(name, cmd, args)) totals.passed += 1;
+  else totals.failed += 1;
+}
+nodeTests('packages/protocol', 2);
+nodeTests('packages/server', 2);
+
+rmSync(tmp, { recursive: true, force: true });
+const skipped = totals.skipped ? `, ${totals.skipped} skipped` : '';
+console.log(`\n${totals.passed} passed, ${totals.failed} failed${skipped}`);
+process.exit(totals.failed === 0 ? 0 : 1);
