@@ -15,6 +15,7 @@
 #   SHM_MB=1024          shared memory (-m); ~10k idle TLS conns need ~350 MB
 #   PKG_MB=16            private memory per process (-M)
 #   DEBUG=1              kamailio debug level (1 = notice, 3 = debug)
+#   CHILDREN=2           SIP worker processes (children + tcp_children); 2 cores
 #   FOREGROUND=0         1: exec kamailio in the foreground (-DD -E, logs to stderr)
 #   TLS_CERT, TLS_KEY    use this cert/key instead of generating a CA + cert
 #                        (e.g. the same cert as our server, for like-for-like)
@@ -33,6 +34,7 @@ AUTH_ALGO=${AUTH_ALGO:-SHA-256}
 SHM_MB=${SHM_MB:-1024}
 PKG_MB=${PKG_MB:-16}
 DEBUG=${DEBUG:-1}
+CHILDREN=${CHILDREN:-2}
 FOREGROUND=${FOREGROUND:-0}
 CERT_KEY_ALG=${CERT_KEY_ALG:-ec}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -123,11 +125,12 @@ if [ "$NOFILE" -lt 13000 ]; then
 fi
 sed -e "s|@@PORT@@|$PORT|g" -e "s|@@WORKDIR@@|$WORKDIR|g" -e "s|@@DOMAIN@@|$DOMAIN|g" \
 	-e "s|@@ALGO@@|$AUTH_ALGO|g" -e "s|@@DEBUG@@|$DEBUG|g" -e "s|@@NOFILE@@|$NOFILE|g" \
+	-e "s|@@CHILDREN@@|$CHILDREN|g" \
 	"$HERE/kamailio.cfg.tmpl" >kamailio.cfg
 
 mkdir -p run
 # -Y: runtime dir inside WORKDIR (no /run/kamailio); -a no: no auto aliases.
-KAM=(kamailio -f "$WORKDIR/kamailio.cfg" -Y "$WORKDIR/run" -m "$SHM_MB" -M "$PKG_MB" -a no -E -DD -P "$WORKDIR/kamailio.pid")
+KAM=(kamailio -f "$WORKDIR/kamailio.cfg" -Y "$WORKDIR/run" -m "$SHM_MB" -M "$PKG_MB" -a no -E -DD -P "$WORKDIR/kamailio.pid" -w "$WORKDIR")
 "${KAM[@]}" -c >kamailio-check.log 2>&1 || {
 	cat kamailio-check.log >&2
 	exit 1

@@ -1,6 +1,6 @@
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../admin/metrics.js';
-import { headerValues, type Header, type SipRequest, type SipResponse } from '../sip/message.js';
+import { headerInstances, type Header, type SipRequest, type SipResponse } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import { parseAuthHeader } from '../sip/uri.js';
 import type { Connection, Identity } from '../transport/connection.js';
@@ -68,7 +68,7 @@ export class Authenticator {
     };
 
     const credsHeader = kind === 'www' ? 'Authorization' : 'Proxy-Authorization';
-    const offered = headerValues(req, credsHeader)
+    const offered = headerInstances(req, credsHeader)
       .map((v) => parseAuthHeader(v))
       .find((a) => a?.scheme.toLowerCase() === 'digest' && a.params.realm === this.digest.realm);
     if (!offered) return challenge();

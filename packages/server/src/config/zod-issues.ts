@@ -14,6 +14,9 @@ export const issueMessages: z.core.$ZodErrorMap = (issue) => {
       if (issue.input === undefined) return 'is required';
       return `must be ${article(issue.expected)} (got ${got})`;
     case 'invalid_value':
+      if (issue.input === undefined) {
+        return `is required (${issue.values.map((v) => JSON.stringify(v)).join(' or ')})`;
+      }
       if (issue.values.length === 1) return `must be ${JSON.stringify(issue.values[0])} (got ${got})`;
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')} (got ${got})`;
     case 'too_small':

@@ -120,9 +120,9 @@ export function forward(
         if (res.status >= 600) cancelPending();
         branchDone();
       },
-      onTimeout: () => {
+      onTimeout: (flowFailed) => {
         entry.done = true;
-        best = better(best, createResponse(req, 408));
+        best = better(best, createResponse(req, flowFailed ? 430 : 408));
         branchDone();
       },
     });

@@ -46,6 +46,15 @@ export function headerValues(msg: SipMessage, name: string): string[] {
   return msg.headers.filter((h) => lower(h.name) === n).flatMap((h) => splitList(h.value));
 }
 
+/**
+ * Every instance of a header, values unsplit: for headers whose values contain commas of their own
+ * (WWW-Authenticate, Authorization and their proxy twins, RFC 3261 §7.3.1).
+ */
+export function headerInstances(msg: SipMessage, name: string): string[] {
+  const n = lower(name);
+  return msg.headers.filter((h) => lower(h.name) === n).map((h) => h.value);
+}
+
 export function hasHeader(msg: SipMessage, name: string): boolean {
   return header(msg, name) !== undefined;
 }

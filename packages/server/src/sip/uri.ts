@@ -10,7 +10,7 @@
 import { isUtf8 } from 'node:buffer';
 import { isIPv6 } from 'node:net';
 
-import { isToken, isTokenChar, quote, scanQuoted, scanToken, skipLws, unquote } from './syntax.js';
+import { dict, isToken, isTokenChar, quote, scanQuoted, scanToken, skipLws, unquote } from './syntax.js';
 
 export interface SipUri {
   scheme: 'sip' | 'sips';
@@ -242,7 +242,7 @@ export function parseUri(s: string): SipUri | undefined {
   if (scheme !== 'sip' && scheme !== 'sips') return undefined;
   const n = s.length;
   let i = scheme.length + 1;
-  const uri: SipUri = { scheme, host: '', params: Object.create(null), headers: Object.create(null) };
+  const uri: SipUri = { scheme, host: '', params: dict(), headers: dict() };
 
   // "@" is allowed nowhere after the userinfo (not in host, params or headers), so the first one ends it;
   // user itself may hold ";", "?" and "/" (RFC 4475 §3.1.1.9).
@@ -350,7 +350,7 @@ function isGenValueChar(c: number): boolean {
 
 /** *( SEMI generic-param ) from s[i] to the end of s; undefined if anything else is left over. */
 function parseParams(s: string, i: number): Record<string, string | null> | undefined {
-  const params: Record<string, string | null> = Object.create(null);
+  const params: Record<string, string | null> = dict();
   for (;;) {
     i = skipLws(s, i);
     if (i === s.length) return params;
@@ -474,7 +474,7 @@ export function parseVia(value: string): Via | undefined {
   if (!(i > 0 && (s.charCodeAt(i - 1) === 0x20 || s.charCodeAt(i - 1) === 0x09))) return undefined;
   const host = scanHost(s, i);
   if (host === undefined) return undefined;
-  const via: Via = { protocol: transport.toUpperCase(), host: host[0], params: Object.create(null) };
+  const via: Via = { protocol: transport.toUpperCase(), host: host[0], params: dict() };
   i = skipLws(s, host[1]);
   if (s.charCodeAt(i) === 0x3a) {
     const port = scanPort(s, skipLws(s, i + 1));
@@ -502,7 +502,7 @@ export function parseAuthHeader(value: string): AuthHeader | undefined {
   const ss = i;
   i = scanToken(s, i);
   if (i === ss) return undefined;
-  const auth: AuthHeader = { scheme: s.slice(ss, i), params: Object.create(null) };
+  const auth: AuthHeader = { scheme: s.slice(ss, i), params: dict() };
   const schemeEnd = i;
   i = skipLws(s, i);
   if (i === s.length) return auth;

@@ -353,7 +353,7 @@ describe('invites', () => {
     assert.equal(store.devices.list('alice').length, 1);
   });
   it('redeems atomically when two processes race for one token', async () => {
-    const { token } = store.invites.create('alice', 3_600_000);
+    const { token } = store.invites.create('alice', 3_600_000, Date.now()); // the children use the real clock
     const script = `
       import { openStore } from ${JSON.stringify(path.join(here, 'store.ts'))};
       const s = openStore(${JSON.stringify(file)}, { create: false });

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import tls from 'node:tls';
 import { computeHa1, computeResponse, type DigestAlgorithm } from '../auth/digest.js';
 import { SipFramer } from '../sip/framer.js';
-import { cseq, header, headerValues, type Header, type SipMessage, type SipRequest, type SipResponse } from '../sip/message.js';
+import { cseq, header, headerInstances, headerValues, type Header, type SipMessage, type SipRequest, type SipResponse } from '../sip/message.js';
 import { parseMessage } from '../sip/parser.js';
 import { serializeMessage } from '../sip/serialize.js';
 import { formatAuthParams, parseAuthHeader, parseNameAddr } from '../sip/uri.js';
@@ -165,7 +165,7 @@ export class SipTestClient {
   /** The same request again with a new branch and CSeq and digest credentials for `challenge`. */
   withCredentials(req: SipRequest, challenge: SipResponse, algorithm: DigestAlgorithm = 'SHA-256'): SipRequest {
     const isProxy = challenge.status === 407;
-    const offers = headerValues(challenge, isProxy ? 'Proxy-Authenticate' : 'WWW-Authenticate').map((v) => parseAuthHeader(v)!);
+    const offers = headerInstances(challenge, isProxy ? 'Proxy-Authenticate' : 'WWW-Authenticate').map((v) => parseAuthHeader(v)!);
     const offer = offers.find((o) => (o.params.algorithm ?? 'MD5').toUpperCase() === algorithm) ?? offers[0]!;
     const alg = (offer.params.algorithm ?? 'MD5').toUpperCase() as DigestAlgorithm;
     const username = this.opts.username ?? this.opts.user;
@@ -193,7 +193,7 @@ export class SipTestClient {
 
   register(o: { expires?: number; instance?: boolean; headers?: Header[] } = {}): Promise<SipResponse> {
     const params = o.instance === false ? '' : `;+sip.instance="${this.instance}";reg-id=1`;
-    return this.request('REGISTER', `sip:${this.opts.domain}`, {
+    const req = this.build('REGISTER', `sip:${this.opts.domain}`, {
       to: `<${this.aor}>`,
       from: `<${this.aor}>;tag=${rand()}`,
       headers: [
@@ -201,7 +201,11 @@ export class SipTestClient {
         { name: 'Expires', value: String(o.expires ?? 600) },
         ...(o.headers ?? []),
       ],
-    }).then((res) => res);
+    });
+    req.headers.find((h) => h.name === 'Contact')!.value = `<${this.contactUri}>${params}`;
+    return this.sendRequest(req).then((res) =>
+      res.status === 401 && this.opts.password ? this.sendRequest(this.withCredentials(req, res)) : res,
+    );
   }
 
   /** Waits for an incoming request (e.g. the INVITE a callee gets). */

@@ -93,7 +93,8 @@ export interface ClientTransaction {
   /** Highest response class seen: 0 = none, 1 = provisional, 2+ = final. */
   state: 'calling' | 'proceeding' | 'completed';
   onResponse(res: SipResponse): void;
-  onTimeout(): void;
+  /** No final response in time, or (`flowFailed`) the connection died under the request. */
+  onTimeout(flowFailed: boolean): void;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -113,7 +114,7 @@ export class ClientTransactions {
     conn: Connection,
     request: SipRequest,
     branch: string,
-    handlers: { onResponse(res: SipResponse): void; onTimeout(): void },
+    handlers: { onResponse(res: SipResponse): void; onTimeout(flowFailed: boolean): void },
     timeoutMs = TIMER_B_MS,
   ): ClientTransaction {
     const tx: ClientTransaction = {
@@ -129,14 +130,14 @@ export class ClientTransactions {
     this.#map.set(key, tx);
     tx.timer = setTimeout(() => {
       this.#map.delete(key);
-      if (tx.state !== 'completed') tx.onTimeout();
+      if (tx.state !== 'completed') tx.onTimeout(false);
     }, timeoutMs);
     tx.timer.unref?.();
     // A connection that dies under a pending request is as good as a timeout, but immediate.
     conn.onClose(() => {
       if (this.#map.get(key) === tx) {
         this.finish(tx);
-        tx.onTimeout();
+        tx.onTimeout(true);
       }
     });
     conn.send(request);
@@ -167,7 +168,7 @@ export class ClientTransactions {
     clearTimeout(tx.timer);
     tx.timer = setTimeout(() => {
       this.#map.delete(clientKey(tx.branch, tx.method));
-      if (tx.state !== 'completed') tx.onTimeout();
+      if (tx.state !== 'completed') tx.onTimeout(false);
     }, ms);
     tx.timer.unref?.();
   }

@@ -1,0 +1,104 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { initDataDir } from '../cli/init.js';
+import { dataPaths } from '../config/index.js';
+import { REDACT_PATHS } from '../log/logger.js';
+import { openStore, type Store } from '../store/index.js';
+import { startServer, type RunningServer, type ServerOptions } from '../server.js';
+import { SipTestClient, type ClientOptions } from './sip-client.js';
+
+/**
+ * An in-process server on 127.0.0.1 with ephemeral ports and a fresh data folder (headscale's
+ * `servertest`): what the server's own tests, the terminal's and e2e build on.
+ */
+export interface TestServer {
+  server: RunningServer;
+  dataDir: string;
+  domain: string;
+  ca: string;
+  sip: { host: string; port: number };
+  https: { host: string; port: number };
+  /** A second connection to the database, as the admin CLI would have. */
+  admin: Store;
+  /** Every log line the server wrote, as parsed JSON. */
+  logs: Record<string, unknown>[];
+  addUser(name: string, password?: string, o?: { allowMd5?: boolean }): void;
+  /** Connects a client for `user` (with the user's password unless given other credentials). */
+  client(user: string, o?: Partial<ClientOptions>): Promise<SipTestClient>;
+  close(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  domain?: string;
+  policy?: 'allow-all' | 'deny-all';
+  server?: Partial<Omit<ServerOptions, 'dataDir'>>;
+  /** Reuse an existing data folder (restart tests). */
+  dataDir?: string;
+}
+
+export const TEST_PASSWORD = (user: string): string => `pw-${user}-correct horse`;
+
+export async function startTestServer(o: TestServerOptions = {}): Promise<TestServer> {
+  const domain = o.domain ?? 'example.test';
+  const dataDir = o.dataDir ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tsunagu-srv-')), 'data');
+  if (!o.dataDir) {
+    initDataDir({ dataDir, domain, hosts: ['localhost', '127.0.0.1', '::1'], policyDefault: o.policy ?? 'allow-all' });
+  }
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const logger = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink);
+  const server = await startServer({
+    dataDir,
+    sip: { host: '127.0.0.1', port: 0 },
+    wss: { host: '127.0.0.1', port: 0 },
+    admin: { host: '127.0.0.1', port: 0 },
+    logger,
+    reloadIntervalMs: 100,
+    ...o.server,
+  });
+  const admin = openStore(dataPaths(dataDir).db, { create: false });
+  const realm = domain;
+  const port = (addr: string) => Number(addr.slice(addr.lastIndexOf(':') + 1));
+  const ca = fs.readFileSync(dataPaths(dataDir).caCert, 'utf8');
+  const clients: SipTestClient[] = [];
+  return {
+    server,
+    dataDir,
+    domain,
+    ca,
+    logs,
+    sip: { host: '127.0.0.1', port: port(server.addresses.sip) },
+    https: { host: '127.0.0.1', port: port(server.addresses.wss) },
+    admin,
+    addUser(name, password = TEST_PASSWORD(name), opts = {}) {
+      admin.users.add(name, { realm, password, allowMd5: opts.allowMd5 ?? false });
+    },
+    async client(user, opts = {}) {
+      const c = await SipTestClient.connect({
+        host: '127.0.0.1',
+        port: port(server.addresses.sip),
+        ca,
+        servername: 'localhost',
+        domain,
+        user,
+        password: TEST_PASSWORD(user),
+        ...opts,
+      });
+      clients.push(c);
+      return c;
+    },
+    async close() {
+      for (const c of clients) c.close();
+      await server.close();
+      admin.close();
+    },
+  };
+}
