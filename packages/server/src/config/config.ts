@@ -180,5 +180,6 @@ export function createConfig(o: NewConfigOptions): Config {
 
 /** The config as written to config.json (every default spelled out, so a person sees what can be changed). */
 export function serialiseConfig(config: Config): string {
-  return `${JSON.stringify(config, null, 2)}\n`;
+  const { version, domain, realm, hosts, ...rest } = config;
+  return `${JSON.stringify({ version, domain, realm, hosts, ...rest }, null, 2)}\n`;
 }

@@ -54,15 +54,20 @@ export function enrollHandler(
     }
     const chunks: Buffer[] = [];
     let size = 0;
+    let refused = false;
     req.on('data', (c: Buffer) => {
+      if (refused) return;
       size += c.length;
       if (size > MAX_BODY) {
+        refused = true;
+        // Answer, then hang up: the rest of the body is never read.
+        res.setHeader('connection', 'close');
         send(res, 413, { error: 'body too large' });
-        req.destroy();
+        req.socket.end();
       } else chunks.push(c);
     });
     req.on('end', () => {
-      if (res.headersSent) return;
+      if (refused || res.headersSent) return;
       let body: Partial<Record<keyof EnrollRequest, unknown>>;
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;

@@ -81,7 +81,14 @@ export async function listenWss(
     log.debug({ remote: plainAddress(socket.remoteAddress), err: err.message }, 'TLS handshake failed');
     socket.destroy();
   });
-  server.on('request', http);
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      http(req, res);
+    } catch (err) {
+      log.error({ err }, 'HTTP handler failed');
+      if (!res.headersSent) res.writeHead(500).end();
+    }
+  });
 
   const wss = new WebSocketServer({
     server,

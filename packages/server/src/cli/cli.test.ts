@@ -1,0 +1,384 @@
+import { parseJoinLink } from '@tsunagu/protocol';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { fingerprint } from '../ca/ca.js';
+import { loadConfig } from '../config/config.js';
+import { dataPaths } from '../config/paths.js';
+import { computeHa1 } from '../store/digest.js';
+import { openStore } from '../store/store.js';
+import { initDataDir } from './init.js';
+
+const packageDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const MAIN = path.join('src', 'cli', 'main.ts');
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--conditions=tsunagu-source', '--import', 'tsx', MAIN, ...args], {
+      cwd: packageDir,
+      env: { ...process.env, TSUNAGU_DATA: '', ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+    p.stdin.end(options.input ?? '');
+  });
+}
+
+/** Exit code 1 or 2, one `tsunagu-server: …` line on stderr, no stack trace. */
+function assertFails(r: Result, code: 1 | 2, message: string | RegExp): void {
+  assert.equal(r.code, code, `exit code; stderr: ${r.stderr}`);
+  const first = r.stderr.split('\n')[0] ?? '';
+  assert.ok(first.startsWith('tsunagu-server: '), r.stderr);
+  if (typeof message === 'string') assert.ok(first.includes(message), `"${first}" should include "${message}"`);
+  else assert.match(first, message);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+}
+
+const mode = (p: string) => fs.statSync(p).mode & 0o777;
+
+let tmp: string;
+let data: string;
+
+before(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsunagu-cli-'));
+  data = path.join(tmp, 'data');
+  const r = await cli(['init', '--data', data, '--domain', 'Example.org', '--policy', 'deny-all', '--sip-port', '5070']);
+  assert.equal(r.code, 0, r.stderr);
+});
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe('init', () => {
+  it('creates every file with the right modes and prints the CA fingerprint', async () => {
+    const p = dataPaths(data);
+    assert.equal(mode(p.root), 0o700);
+    assert.equal(mode(p.caDir), 0o700);
+    assert.equal(mode(p.caKey), 0o600);
+    assert.equal(mode(p.serverKey), 0o600);
+    assert.equal(mode(p.db), 0o600);
+    assert.equal(mode(p.caCert) & 0o444, 0o444);
+    assert.equal(mode(p.serverCert) & 0o444, 0o444);
+    const config = loadConfig(data);
+    assert.equal(config.domain, 'example.org');
+    assert.deepEqual(config.hosts, ['localhost', '127.0.0.1', '::1']);
+    assert.equal(config.sip.port, 5070);
+    assert.equal(config.policyDefault, 'deny-all');
+    const store = openStore(p.db, { create: false });
+    assert.equal(store.settings.policyDefault(), 'deny-all');
+    store.close();
+    const again = path.join(tmp, 'fp');
+    const r = await cli(['init', '--data', again, '--domain', 'example.org', '--host', 'sip.example.org', '--host', '[2001:db8::5]', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const json = JSON.parse(r.stdout) as { caFingerprint: string; hosts: string[] };
+    assert.equal(json.caFingerprint, fingerprint(fs.readFileSync(dataPaths(again).caCert, 'utf8')));
+    assert.deepEqual(json.hosts, ['sip.example.org', '2001:db8::5']);
+    const human = await cli(['init', '--data', path.join(tmp, 'human'), '--domain', 'example.org']);
+    assert.match(human.stdout, /CA fingerprint {2}sha256:(?:[0-9A-F]{2}:){31}[0-9A-F]{2}\n/);
+    assert.match(human.stdout, /tsunagu-server invite alice --data /);
+  });
+  it('refuses a folder that is not empty and touches nothing', async () => {
+    const busy = path.join(tmp, 'busy');
+    fs.mkdirSync(busy);
+    fs.writeFileSync(path.join(busy, 'notes.txt'), 'mine');
+    fs.chmodSync(busy, 0o755);
+    const r = await cli(['init', '--data', busy, '--domain', 'example.org']);
+    assertFails(r, 1, `${busy} exists and is not empty`);
+    assert.deepEqual(fs.readdirSync(busy), ['notes.txt']);
+    assert.equal(fs.readFileSync(path.join(busy, 'notes.txt'), 'utf8'), 'mine');
+    assert.equal(mode(busy), 0o755);
+    assertFails(await cli(['init', '--data', data, '--domain', 'example.org']), 1, 'exists and is not empty');
+  });
+  it('accepts an existing empty folder; rejects bad arguments before creating anything', async () => {
+    const empty = path.join(tmp, 'empty');
+    fs.mkdirSync(empty);
+    assert.equal((await cli(['init', '--data', empty, '--domain', 'example.org'])).code, 0);
+    assert.ok(fs.existsSync(path.join(empty, 'config.json')));
+    const never = path.join(tmp, 'never');
+    assertFails(await cli(['init', '--data', never, '--domain', 'not a domain']), 1, 'config: domain must be a DNS name');
+    assertFails(await cli(['init', '--data', never, '--domain', 'example.org', '--host', 'bad host']), 1, "invalid --host 'bad host'");
+    assertFails(await cli(['init', '--data', never, '--domain', 'example.org', '--policy', 'maybe']), 2, /argument 'maybe' is invalid/);
+    assertFails(await cli(['init', '--data', never, '--domain', 'example.org', '--sip-port', '70000']), 2, /port number from 1 to 65535/);
+    assertFails(await cli(['init', '--data', never]), 2, "required option '--domain <domain>' not specified");
+    assert.equal(fs.existsSync(never), false);
+  });
+  it('removes what it created when a step fails', () => {
+    for (const step of ['folders', 'ca', 'server-certificate', 'database', 'config'] as const) {
+      const dir = path.join(tmp, `fail-${step}`, 'nested', 'data');
+      assert.throws(
+        () =>
+          initDataDir({ dataDir: dir, domain: 'example.org' }, (s) => {
+            if (s === step) throw new Error(`boom at ${s}`);
+          }),
+        new RegExp(`boom at ${step}`),
+      );
+      assert.equal(fs.existsSync(path.join(tmp, `fail-${step}`)), false, `${step}: everything it created is gone`);
+    }
+    const existing = path.join(tmp, 'fail-existing');
+    fs.mkdirSync(existing);
+    assert.throws(() => initDataDir({ dataDir: existing, domain: 'example.org' }, (s) => {
+      if (s === 'database') throw new Error('boom');
+    }));
+    assert.deepEqual(fs.readdirSync(existing), [], 'the pre-existing empty folder stays, emptied');
+  });
+});
+
+describe('users', () => {
+  it('stores no plaintext password', async () => {
+    const password = 'Plaintext-Canary-7d1f0e';
+    const r = await cli(['user', 'add', 'Alice', '--password-stdin', '--data', data], { input: `${password}\n` });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Added user alice \(alice@example\.org\) with a password/);
+    const files = fs.readdirSync(data).filter((f) => f.startsWith('tsunagu.db'));
+    for (const f of files) assert.equal(fs.readFileSync(path.join(data, f)).includes(Buffer.from(password)), false, f);
+    const store = openStore(dataPaths(data).db, { create: false });
+    try {
+      assert.equal(store.credentialsFor('alice', 'example.org')?.ha1['SHA-256'], computeHa1('SHA-256', 'alice', 'example.org', password));
+    } finally {
+      store.close();
+    }
+    assert.doesNotMatch(r.stdout + r.stderr, new RegExp(password));
+  });
+  it('refuses an empty password, a duplicate and bad names', async () => {
+    assertFails(await cli(['user', 'add', 'bob', '--password-stdin', '--data', data], { input: '\n' }), 1, 'empty password');
+    assertFails(await cli(['user', 'add', 'bob', '--password-stdin', '--data', data], { input: '' }), 1, 'empty password');
+    assertFails(await cli(['user', 'add', 'ALICE', '--data', data]), 1, "user 'alice' already exists");
+    assertFails(await cli(['user', 'add', 'a b', '--data', data]), 1, "invalid user name 'a b'");
+    const list = JSON.parse((await cli(['user', 'list', '--json', '--data', data])).stdout) as { name: string }[];
+    assert.deepEqual(list.map((u) => u.name), ['alice']);
+  });
+  it('MD5 needs the password again', async () => {
+    assert.equal((await cli(['user', 'add', 'legacy', '--data', data])).code, 0);
+    const on = await cli(['user', 'md5', 'legacy', 'on', '--data', data]);
+    assert.equal(on.code, 0);
+    assert.match(on.stdout, /no MD5 credential yet: the password must be set again/);
+    assertFails(await cli(['user', 'passwd', 'legacy', '--data', data]), 2, 'needs --password-stdin');
+    const pw = await cli(['user', 'passwd', 'legacy', '--password-stdin', '--data', data], { input: 'pw\r\n' });
+    assert.equal(pw.code, 0, pw.stderr);
+    assert.match(pw.stdout, /SHA-256 and MD5 digest/);
+    const store = openStore(dataPaths(data).db, { create: false });
+    try {
+      assert.equal(store.credentialsFor('legacy', 'example.org')?.ha1.MD5, computeHa1('MD5', 'legacy', 'example.org', 'pw'));
+    } finally {
+      store.close();
+    }
+    assertFails(await cli(['user', 'passwd', 'nobody', '--password-stdin', '--data', data], { input: 'x\n' }), 1, "no such user 'nobody'");
+  });
+});
+
+describe('invite', () => {
+  it('prints a join link whose token redeems once', async () => {
+    const r = await cli(['invite', 'Dora', '--json', '--data', data]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { user: string; userCreated: boolean; link: string; expiresAt: string };
+    assert.equal(out.userCreated, true);
+    const link = parseJoinLink(out.link);
+    assert.deepEqual(
+      { ...link, token: '' },
+      {
+        server: 'localhost:5070',
+        https: 'localhost:5443',
+        caFingerprint: fingerprint(fs.readFileSync(dataPaths(data).caCert, 'utf8')),
+        user: 'dora',
+        token: '',
+        domain: 'example.org',
+      },
+    );
+    const hours = (Date.parse(out.expiresAt) - Date.now()) / 3_600_000;
+    assert.ok(hours > 23.9 && hours <= 24, `default ttl 24h, got ${hours}`);
+    const store = openStore(dataPaths(data).db, { create: false });
+    try {
+      assert.equal(store.users.get('dora')?.hasPassword, false);
+      assert.equal(store.invites.redeem('dora', link.token), 'ok');
+      assert.equal(store.invites.redeem('dora', link.token), 'invalid');
+    } finally {
+      store.close();
+    }
+    const human = await cli(['invite', 'dora', '--data', data]);
+    assert.equal(human.code, 0);
+    assert.match(human.stdout, /^Join link for dora@example\.org, valid once, for 1d/);
+    assert.match(human.stdout, /\ntsunagu:\/\/join\?v=1&domain=example\.org&user=dora&/);
+    assert.doesNotMatch(human.stdout, /[▀▄█]/, 'no QR code when stdout is not a terminal');
+  });
+  it('expires', async () => {
+    const r = await cli(['invite', 'erin', '--ttl', '1m', '--json', '--data', data]);
+    const { link } = JSON.parse(r.stdout) as { link: string };
+    const { token } = parseJoinLink(link);
+    const store = openStore(dataPaths(data).db, { create: false });
+    try {
+      assert.equal(store.invites.redeem('erin', token, Date.now() + 61_000), 'invalid');
+      assert.equal(store.invites.list().find((i) => i.user === 'erin')?.lastFailure, 'expired');
+    } finally {
+      store.close();
+    }
+    assertFails(await cli(['invite', 'erin', '--ttl', '5x', '--data', data]), 2, "invalid duration '5x'");
+    assertFails(await cli(['invite', 'erin', '--ttl', '30s', '--data', data]), 2, 'from 1m to 365d');
+    const list = await cli(['invites', '--data', data]);
+    assert.match(list.stdout, /erin +pending .* 1 \(last: expired at /);
+    assert.doesNotMatch(list.stdout, new RegExp(token));
+  });
+  it('prints a QR code on a terminal', { skip: spawnSync('script', ['--version']).status !== 0 && 'no script(1) here' }, () => {
+    const cmd = [process.execPath, '--conditions=tsunagu-source', '--import', 'tsx', MAIN, 'invite', 'qr', '--data', data]
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { cwd: packageDir, encoding: 'utf8', env: { ...process.env, TSUNAGU_DATA: '' } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /[▀▄█]/);
+    const noQr = spawnSync('script', ['-qec', `${cmd} --no-qr`, '/dev/null'], { cwd: packageDir, encoding: 'utf8' });
+    assert.doesNotMatch(noQr.stdout, /[▀▄█]/);
+  });
+});
+
+describe('devices', () => {
+  it('lists and removes, with clear errors', async () => {
+    const store = openStore(dataPaths(data).db, { create: false });
+    try {
+      store.devices.enroll('alice', { name: 'Laptop', instance: 'urn:uuid:1' });
+    } finally {
+      store.close();
+    }
+    const list = await cli(['device', 'list', 'alice', '--data', data]);
+    assert.match(list.stdout, /alice\/laptop +Laptop +enrolled/);
+    assertFails(await cli(['device', 'remove', 'zed/laptop', '--data', data]), 1, "no such user 'zed'");
+    assertFails(await cli(['device', 'remove', 'alice/phone', '--data', data]), 1, "user 'alice' has no device 'phone'");
+    assertFails(await cli(['device', 'remove', 'alice', '--data', data]), 2, 'expected USER/DEVICE');
+    assertFails(await cli(['device', 'list', 'zed', '--data', data]), 1, "no such user 'zed'");
+    const rm = await cli(['device', 'remove', 'alice/laptop', '--data', data]);
+    assert.equal(rm.code, 0);
+    assert.equal((JSON.parse((await cli(['device', 'list', '--json', '--data', data])).stdout) as unknown[]).length, 0);
+  });
+});
+
+describe('groups and policy', () => {
+  it('edits groups and rules', async () => {
+    assert.equal((await cli(['group', 'add', 'eng', 'alice', 'dora', 'zoe@b.example', '--data', data])).code, 0);
+    assert.deepEqual(JSON.parse((await cli(['group', 'list', '--json', '--data', data])).stdout), { eng: ['alice', 'dora', 'zoe@b.example'] });
+    assert.equal((await cli(['policy', 'allow', 'group:eng', 'group:eng', '--data', data])).code, 0);
+    const deny = await cli(['policy', 'deny', 'Dora@example.org', '*', '--data', data]);
+    assert.equal(deny.stdout, 'Added rule 2: deny dora -> *\n');
+    assertFails(await cli(['policy', 'allow', 'group:ops', '*', '--data', data]), 1, "unknown group 'ops'");
+    assertFails(await cli(['policy', 'allow', 'a b', '*', '--data', data]), 1, "invalid selector 'a b'");
+    assertFails(await cli(['group', 'remove', 'eng', '--data', data]), 1, "group 'eng' is used by policy rule 1");
+    const check = await cli(['policy', 'check', 'alice', 'dora', '--data', data]);
+    assert.equal(check.stdout, 'alice -> dora: allowed (rule 1)\n');
+    assert.equal((await cli(['policy', 'check', 'dora', 'alice', '--data', data])).stdout, 'dora -> alice: denied (rule 2)\n');
+    assert.equal((await cli(['policy', 'check', 'legacy', 'alice', '--data', data])).stdout, 'legacy -> alice: denied (no rule matches; default deny-all)\n');
+    assertFails(await cli(['policy', 'remove', '9', '--data', data]), 1, 'there is no rule 9: rules are numbered 1 to 2');
+    assertFails(await cli(['policy', 'remove', 'x', '--data', data]), 2, 'expected a rule number');
+    assertFails(await cli(['policy', 'default', 'maybe', '--data', data]), 2, 'expected allow-all or deny-all');
+    const show = await cli(['policy', 'show', '--data', data]);
+    assert.match(show.stdout, /default: deny-all\ngroups:\n {2}eng: alice, dora, zoe@b\.example\nrules:\n/);
+    assert.match(show.stdout, /1 +allow +group:eng +-> +group:eng\n/);
+  });
+  it('apply: a bad file reports a precise error and changes nothing; a good one replaces everything', async () => {
+    const before = (await cli(['policy', 'show', '--json', '--data', data])).stdout;
+    const bad = path.join(tmp, 'bad-policy.json');
+    fs.writeFileSync(
+      bad,
+      JSON.stringify({ default: 'allow-all', groups: { ops: ['olga'] }, rules: [{ allow: 'group:ops', to: 'group:ops' }, { allow: 'group:eng', to: '*' }] }),
+    );
+    assertFails(
+      await cli(['policy', 'apply', bad, '--data', data]),
+      1,
+      `bad-policy.json: rules[1].allow names the unknown group 'eng' (define it under "groups")`,
+    );
+    fs.writeFileSync(bad, '{"default": "deny-all", "rules": [{"allow": "alice"}]}');
+    assertFails(await cli(['policy', 'apply', bad, '--data', data]), 1, 'bad-policy.json: rules[0].to is required');
+    fs.writeFileSync(bad, '{"default": "deny-all",');
+    assertFails(await cli(['policy', 'apply', bad, '--data', data]), 1, 'bad-policy.json: not valid JSON');
+    assertFails(await cli(['policy', 'apply', path.join(tmp, 'missing.json'), '--data', data]), 1, 'missing.json: no such file');
+    assert.equal((await cli(['policy', 'show', '--json', '--data', data])).stdout, before, 'nothing changed');
+
+    const good = path.join(tmp, 'policy.json');
+    fs.writeFileSync(good, JSON.stringify({ default: 'allow-all', groups: { ops: ['olga', 'alice'] }, rules: [{ deny: 'group:ops', to: 'dora' }] }));
+    const r = await cli(['policy', 'apply', good, '--data', data]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /default allow-all, 1 group, 1 rule/);
+    assert.match(r.stderr, /note: group 'ops' names 'olga', who is not a user \(yet\)/);
+    assert.deepEqual(JSON.parse((await cli(['policy', 'show', '--json', '--data', data])).stdout), {
+      default: 'allow-all',
+      groups: { ops: ['alice', 'olga'] },
+      rules: [{ deny: 'group:ops', to: 'dora' }],
+    });
+    // show --json is itself a policy file
+    fs.writeFileSync(good, before);
+    assert.equal((await cli(['policy', 'apply', good, '--data', data])).code, 0);
+    assert.equal((await cli(['policy', 'show', '--json', '--data', data])).stdout, before);
+  });
+  it('removing a user mentions the rules that still name it', async () => {
+    const r = await cli(['user', 'remove', 'dora', '--data', data]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Removed user dora \(0 devices, 2 invites, 1 group membership\)/);
+    assert.match(r.stderr, /note: policy rule 2 still names dora; it applies again if a user dora is created/);
+  });
+});
+
+describe('command line', () => {
+  it('usage errors exit 2, other errors 1, always one line without a stack trace', async () => {
+    assertFails(await cli(['bogus']), 2, "unknown command 'bogus'");
+    assertFails(await cli(['user', 'list', '--nope', '--data', data]), 2, "unknown option '--nope'");
+    assertFails(await cli(['user', 'list', '--data', path.join(tmp, 'nowhere')]), 1, /no config\.json in .*nowhere: create the data folder/);
+    const viaEnv = await cli(['user', 'list', '--json'], { env: { TSUNAGU_DATA: data } });
+    assert.equal(viaEnv.code, 0, viaEnv.stderr);
+    const broken = path.join(tmp, 'broken');
+    assert.equal((await cli(['init', '--data', broken, '--domain', 'example.org'])).code, 0);
+    fs.writeFileSync(path.join(broken, 'config.json'), JSON.stringify({ version: 1, domain: 'example.org', hosts: ['localhost'], sip: { port: 99999 } }));
+    assertFails(await cli(['user', 'list', '--data', broken]), 1, 'config.json: sip.port must be an integer from 0 to 65535');
+    const help = await cli(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /Usage: tsunagu-server/);
+    assert.equal((await cli(['--version'])).stdout, '0.1.0\n');
+  });
+});
+
+describe('start', () => {
+  it('prints one listening line, lets admin commands work meanwhile, and exits 0 on SIGTERM', async () => {
+    const p = spawn(
+      process.execPath,
+      ['--conditions=tsunagu-source', '--import', 'tsx', MAIN, 'start', '--data', data, '--sip', '127.0.0.1:0', '--wss', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-level', 'warn'],
+      { cwd: packageDir, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
+    const line = await new Promise<string>((resolve, reject) => {
+      p.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (stdout.includes('\n')) resolve(stdout.slice(0, stdout.indexOf('\n')));
+      });
+      void exited.then((code) => reject(new Error(`exited ${code}: ${stderr}`)));
+    });
+    try {
+      const ev = JSON.parse(line) as Record<string, string>;
+      assert.equal(ev.event, 'listening');
+      assert.match(ev.sip ?? '', /^127\.0\.0\.1:\d+$/);
+      assert.match(ev.wss ?? '', /^127\.0\.0\.1:\d+$/);
+      assert.match(ev.admin ?? '', /^127\.0\.0\.1:\d+$/);
+      assert.equal(ev.caFingerprint, fingerprint(fs.readFileSync(dataPaths(data).caCert, 'utf8')));
+      const add = await cli(['user', 'add', 'while-running', '--password-stdin', '--data', data], { input: 'pw\n' });
+      assert.equal(add.code, 0, add.stderr);
+    } finally {
+      p.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0, stderr);
+    assert.equal(stdout.trim().split('\n').length, 1, 'exactly one line on stdout');
+  });
+  it('rejects bad listen addresses as usage errors', async () => {
+    assertFails(await cli(['start', '--data', data, '--sip', '::1:5061']), 2, 'IPv6 address must be written in brackets');
+    assertFails(await cli(['start', '--data', data, '--log-level', 'loud']), 2, /argument 'loud' is invalid/);
+  });
+});
