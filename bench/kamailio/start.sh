@@ -15,7 +15,9 @@
 #   SHM_MB=1024          shared memory (-m); ~10k idle TLS conns need ~350 MB
 #   PKG_MB=16            private memory per process (-M)
 #   DEBUG=1              kamailio debug level (1 = notice, 3 = debug)
-#   CHILDREN=2           SIP worker processes (children + tcp_children); 2 cores
+#   CHILDREN=1           TLS/SIP worker processes (tcp_children). 2 would match
+#                        the 2 cores, but Debian's 5.6.3 + OpenSSL 3 crashes with
+#                        more than one TLS worker (see kamailio.cfg.tmpl)
 #   FOREGROUND=0         1: exec kamailio in the foreground (-DD -E, logs to stderr)
 #   TLS_CERT, TLS_KEY    use this cert/key instead of generating a CA + cert
 #                        (e.g. the same cert as our server, for like-for-like)
@@ -34,7 +36,7 @@ AUTH_ALGO=${AUTH_ALGO:-SHA-256}
 SHM_MB=${SHM_MB:-1024}
 PKG_MB=${PKG_MB:-16}
 DEBUG=${DEBUG:-1}
-CHILDREN=${CHILDREN:-2}
+CHILDREN=${CHILDREN:-1}
 FOREGROUND=${FOREGROUND:-0}
 CERT_KEY_ALG=${CERT_KEY_ALG:-ec}
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -19,7 +19,9 @@ const link: JoinLink = {
 function rejects(text: string, message: string | RegExp): void {
   assert.throws(
     () => parseJoinLink(text),
-    (e: unknown) => e instanceof JoinLinkError && (typeof message === 'string' ? e.message === message : message.test(e.message)),
+    (e: unknown) =>
+      e instanceof JoinLinkError &&
+      (typeof message === 'string' ? e.message === message : message.test(e.message)),
     text,
   );
 }
@@ -52,35 +54,59 @@ describe('join link', () => {
   it('accepts a lower-case fingerprint, a trailing slash and percent-encoded colons', () => {
     const u = withParam('ca', FP.toLowerCase());
     assert.equal(parseJoinLink(u).caFingerprint, FP);
-    assert.deepEqual(parseJoinLink(formatJoinLink(link).replace('tsunagu://join?', 'tsunagu://join/?')), link);
-    assert.deepEqual(parseJoinLink(new URL(formatJoinLink(link)).toString().replaceAll(':', '%3A').replace('tsunagu%3A', 'tsunagu:')), link);
+    assert.deepEqual(
+      parseJoinLink(formatJoinLink(link).replace('tsunagu://join?', 'tsunagu://join/?')),
+      link,
+    );
+    assert.deepEqual(
+      parseJoinLink(
+        new URL(formatJoinLink(link)).toString().replaceAll(':', '%3A').replace('tsunagu%3A', 'tsunagu:'),
+      ),
+      link,
+    );
   });
   it('ignores unknown fields', () => {
     assert.deepEqual(parseJoinLink(`${formatJoinLink(link)}&future=1`), link);
   });
   it('rejects a wrong scheme or link type', () => {
-    rejects(formatJoinLink(link).replace('tsunagu:', 'https:'), 'not a Tsunagu join link: the scheme must be tsunagu: (got https:)');
-    rejects(formatJoinLink(link).replace('//join', '//invite'), 'not a join link: expected tsunagu://join?… (got tsunagu://invite)');
+    rejects(
+      formatJoinLink(link).replace('tsunagu:', 'https:'),
+      'not a Tsunagu join link: the scheme must be tsunagu: (got https:)',
+    );
+    rejects(
+      formatJoinLink(link).replace('//join', '//invite'),
+      'not a join link: expected tsunagu://join?… (got tsunagu://invite)',
+    );
     rejects('tsunagu:join?v=1', /^not a join link: expected tsunagu:\/\/join/);
     rejects('not a url at all', 'not a join link: expected tsunagu://join?v=1&…');
     rejects('   ', 'join link: empty');
   });
   it('rejects a missing or unknown version', () => {
     rejects(withParam('v', undefined), "join link: missing field 'v' (version)");
-    rejects(withParam('v', '2'), 'join link version "2" is not supported: this app understands version 1; update the app');
+    rejects(
+      withParam('v', '2'),
+      'join link version "2" is not supported: this app understands version 1; update the app',
+    );
   });
   it('rejects each missing field by name', () => {
-    for (const f of ['domain', 'user', 'server', 'https', 'ca', 'token']) rejects(withParam(f, undefined), `join link: missing field '${f}'`);
+    for (const f of ['domain', 'user', 'server', 'https', 'ca', 'token'])
+      rejects(withParam(f, undefined), `join link: missing field '${f}'`);
     rejects(withParam('user', ''), "join link: missing field 'user'");
   });
   it('rejects repeated fields', () => {
     rejects(`${formatJoinLink(link)}&user=mallory`, "join link: field 'user' appears 2 times");
   });
   it('rejects malformed fields precisely', () => {
-    rejects(withParam('ca', 'sha1:AB:CD'), /^join link: invalid 'ca' \("sha1:AB:CD"\): expected sha256: followed by 32 hex bytes separated by colons$/);
+    rejects(
+      withParam('ca', 'sha1:AB:CD'),
+      /^join link: invalid 'ca' \("sha1:AB:CD"\): expected sha256: followed by 32 hex bytes separated by colons$/,
+    );
     rejects(withParam('ca', FP.slice(0, -3)), /invalid 'ca'/);
     rejects(withParam('ca', FP.replaceAll(':', '').replace('sha256', 'sha256:')), /invalid 'ca'/);
-    rejects(withParam('server', 'sip.example.org'), /^join link: invalid 'server' \("sip\.example\.org"\): expected HOST:PORT/);
+    rejects(
+      withParam('server', 'sip.example.org'),
+      /^join link: invalid 'server' \("sip\.example\.org"\): expected HOST:PORT/,
+    );
     rejects(withParam('server', '2001:db8::1:5061'), /invalid 'server'/);
     rejects(withParam('server', '[2001:db8::zz]:5061'), /invalid 'server'/);
     rejects(withParam('https', 'h:0'), /invalid 'https'/);
@@ -88,7 +114,10 @@ describe('join link', () => {
     rejects(withParam('user', 'Alice'), /invalid 'user'/);
     rejects(withParam('user', '../x'), /invalid 'user'/);
     rejects(withParam('domain', 'exa mple.org'), /invalid 'domain'/);
-    rejects(withParam('token', 'short'), /invalid 'token' \("short"\): expected 22 to 128 base64url characters/);
+    rejects(
+      withParam('token', 'short'),
+      /invalid 'token' \("short"\): expected 22 to 128 base64url characters/,
+    );
     rejects(withParam('token', `${TOKEN.slice(0, 40)}+/=`), /invalid 'token'/);
   });
   it('refuses to format an invalid link', () => {

@@ -70,8 +70,14 @@ function checkHostPort(s: string): string | undefined {
 type Field = 'domain' | 'user' | 'server' | 'https' | 'ca' | 'token';
 
 const FIELD_RULES: Record<Field, { what: string; check: (s: string) => string | undefined }> = {
-  domain: { what: 'a DNS name such as example.org', check: (s) => (isHostname(s.toLowerCase()) ? s.toLowerCase() : undefined) },
-  user: { what: 'a user name (lower-case letters, digits, ".", "_", "-")', check: (s) => (USER.test(s) ? s : undefined) },
+  domain: {
+    what: 'a DNS name such as example.org',
+    check: (s) => (isHostname(s.toLowerCase()) ? s.toLowerCase() : undefined),
+  },
+  user: {
+    what: 'a user name (lower-case letters, digits, ".", "_", "-")',
+    check: (s) => (USER.test(s) ? s : undefined),
+  },
   server: { what: 'HOST:PORT (IPv6 as [2001:db8::1]:5061)', check: checkHostPort },
   https: { what: 'HOST:PORT (IPv6 as [2001:db8::1]:5443)', check: checkHostPort },
   ca: {
@@ -86,7 +92,10 @@ const ORDER: Field[] = ['domain', 'user', 'server', 'https', 'ca', 'token'];
 function checkField(field: Field, value: string): string {
   const rule = FIELD_RULES[field];
   const ok = rule.check(value);
-  if (ok === undefined) throw new JoinLinkError(`join link: invalid '${field}' (${JSON.stringify(value)}): expected ${rule.what}`);
+  if (ok === undefined)
+    throw new JoinLinkError(
+      `join link: invalid '${field}' (${JSON.stringify(value)}): expected ${rule.what}`,
+    );
   return ok;
 }
 
@@ -125,7 +134,9 @@ export function parseJoinLink(text: string): JoinLink {
     throw new JoinLinkError(`not a Tsunagu join link: the scheme must be tsunagu: (got ${url.protocol})`);
   }
   if (url.host !== 'join' || (url.pathname !== '' && url.pathname !== '/')) {
-    throw new JoinLinkError(`not a join link: expected tsunagu://join?… (got tsunagu://${url.host}${url.pathname})`);
+    throw new JoinLinkError(
+      `not a join link: expected tsunagu://join?… (got tsunagu://${url.host}${url.pathname})`,
+    );
   }
   const params = url.searchParams;
   const one = (name: string): string | undefined => {
@@ -136,7 +147,9 @@ export function parseJoinLink(text: string): JoinLink {
   const v = one('v');
   if (v === undefined) throw new JoinLinkError("join link: missing field 'v' (version)");
   if (v !== String(JOIN_LINK_VERSION)) {
-    throw new JoinLinkError(`join link version ${JSON.stringify(v)} is not supported: this app understands version ${JOIN_LINK_VERSION}; update the app`);
+    throw new JoinLinkError(
+      `join link version ${JSON.stringify(v)} is not supported: this app understands version ${JOIN_LINK_VERSION}; update the app`,
+    );
   }
   const values = {} as Record<Field, string>;
   for (const field of ORDER) {

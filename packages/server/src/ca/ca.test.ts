@@ -16,7 +16,9 @@ let server: KeyAndCertificate;
 let dir: string;
 
 function ipv6Available(): boolean {
-  return Object.values(os.networkInterfaces()).some((list) => list?.some((i) => i.family === 'IPv6' && i.internal));
+  return Object.values(os.networkInterfaces()).some((list) =>
+    list?.some((i) => i.family === 'IPv6' && i.internal),
+  );
 }
 
 /** Starts a real TLS server with the certificate and connects to `host` trusting only the CA. */
@@ -31,13 +33,20 @@ async function handshake(
   const { port } = srv.address() as AddressInfo;
   try {
     return await new Promise((resolve) => {
-      const sock = tls.connect({ host: connect.host, port, ca: trust, ...(connect.servername ? { servername: connect.servername } : {}) });
+      const sock = tls.connect({
+        host: connect.host,
+        port,
+        ca: trust,
+        ...(connect.servername ? { servername: connect.servername } : {}),
+      });
       sock.once('secureConnect', () => {
         const subject = sock.getPeerCertificate().subject.CN ?? '';
         sock.destroy();
         resolve({ ok: true, peerSubject: String(subject) });
       });
-      sock.once('error', (e) => resolve({ ok: false, error: (e as NodeJS.ErrnoException).code ?? e.message }));
+      sock.once('error', (e) =>
+        resolve({ ok: false, error: (e as NodeJS.ErrnoException).code ?? e.message }),
+      );
     });
   } finally {
     await new Promise<void>((resolve) => srv.close(() => resolve()));
@@ -63,7 +72,10 @@ describe('createDeploymentCa', () => {
     assert.ok(serial > 2n ** 120n && serial < 2n ** 127n, `128-bit positive serial, got ${x.serialNumber}`);
     const days = (Date.parse(x.validTo) - Date.now()) / 86_400_000;
     assert.ok(days > 3649 && days <= 3650, `~3650 days, got ${days}`);
-    const text = execFileSync('openssl', ['x509', '-noout', '-text'], { input: ca.certPem, encoding: 'utf8' });
+    const text = execFileSync('openssl', ['x509', '-noout', '-text'], {
+      input: ca.certPem,
+      encoding: 'utf8',
+    });
     assert.match(text, /Basic Constraints: critical\s+CA:TRUE, pathlen:0/);
     assert.match(text, /Key Usage: critical\s+Certificate Sign, CRL Sign/);
     assert.match(text, /Subject Key Identifier/);
@@ -75,12 +87,18 @@ describe('createDeploymentCa', () => {
     const other = createDeploymentCa({ domain: 'example.org', validityDays: 30 });
     const ms = performance.now() - t;
     assert.ok(ms < 3000, `CA creation took ${ms} ms`);
-    assert.notEqual(new X509Certificate(other.certPem).serialNumber, new X509Certificate(ca.certPem).serialNumber);
+    assert.notEqual(
+      new X509Certificate(other.certPem).serialNumber,
+      new X509Certificate(ca.certPem).serialNumber,
+    );
     assert.match(ca.keyPem, /^-----BEGIN PRIVATE KEY-----\n/);
   });
   it('rejects a bad domain or validity', () => {
     assert.throws(() => createDeploymentCa({ domain: 'not a domain' }), CaError);
-    assert.throws(() => createDeploymentCa({ domain: 'example.org', validityDays: 0 }), /validityDays must be an integer/);
+    assert.throws(
+      () => createDeploymentCa({ domain: 'example.org', validityDays: 0 }),
+      /validityDays must be an integer/,
+    );
   });
 });
 
@@ -91,22 +109,42 @@ describe('issueServerCertificate', () => {
     assert.equal(x.ca, false);
     assert.ok(x.checkIssued(caX));
     assert.ok(x.verify(caX.publicKey));
-    assert.equal(x.subjectAltName, 'DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, URI:sip:example.org');
+    assert.equal(
+      x.subjectAltName,
+      'DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, URI:sip:example.org',
+    );
     assert.deepEqual(x.keyUsage, ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
     const days = (Date.parse(x.validTo) - Date.now()) / 86_400_000;
     assert.ok(days > 396 && days <= 397);
-    const text = execFileSync('openssl', ['x509', '-noout', '-text'], { input: server.certPem, encoding: 'utf8' });
+    const text = execFileSync('openssl', ['x509', '-noout', '-text'], {
+      input: server.certPem,
+      encoding: 'utf8',
+    });
     assert.match(text, /Authority Key Identifier/);
-    const caText = execFileSync('openssl', ['x509', '-noout', '-text'], { input: ca.certPem, encoding: 'utf8' });
+    const caText = execFileSync('openssl', ['x509', '-noout', '-text'], {
+      input: ca.certPem,
+      encoding: 'utf8',
+    });
     const ski = /Subject Key Identifier:\s+([0-9A-F:]+)/.exec(caText)?.[1];
     assert.ok(ski);
     assert.ok(text.includes(ski), 'AKI of the server cert = SKI of the CA');
     // openssl verify with the CA as the only trust anchor
     fs.writeFileSync(path.join(dir, 'verify-ca.pem'), ca.certPem);
     fs.writeFileSync(path.join(dir, 'verify-srv.pem'), server.certPem);
-    const out = execFileSync('openssl', ['verify', '-purpose', 'sslserver', '-CAfile', path.join(dir, 'verify-ca.pem'), path.join(dir, 'verify-srv.pem')], {
-      encoding: 'utf8',
-    });
+    const out = execFileSync(
+      'openssl',
+      [
+        'verify',
+        '-purpose',
+        'sslserver',
+        '-CAfile',
+        path.join(dir, 'verify-ca.pem'),
+        path.join(dir, 'verify-srv.pem'),
+      ],
+      {
+        encoding: 'utf8',
+      },
+    );
     assert.match(out, /: OK/);
   });
   it('never outlives the CA', () => {
@@ -117,14 +155,30 @@ describe('issueServerCertificate', () => {
   it('refuses a key that is not the CA’s, bad hosts and no hosts', () => {
     const other = createDeploymentCa({ domain: 'example.org' });
     assert.throws(
-      () => issueServerCertificate({ ca: { keyPem: other.keyPem, certPem: ca.certPem }, hosts: ['localhost'], domain: 'example.org' }),
+      () =>
+        issueServerCertificate({
+          ca: { keyPem: other.keyPem, certPem: ca.certPem },
+          hosts: ['localhost'],
+          domain: 'example.org',
+        }),
       /the CA key does not belong to the CA certificate/,
     );
-    assert.throws(() => issueServerCertificate({ ca, hosts: [], domain: 'example.org' }), /at least one host/);
-    assert.throws(() => issueServerCertificate({ ca, hosts: ['bad host'], domain: 'example.org' }), /invalid host 'bad host'/);
+    assert.throws(
+      () => issueServerCertificate({ ca, hosts: [], domain: 'example.org' }),
+      /at least one host/,
+    );
+    assert.throws(
+      () => issueServerCertificate({ ca, hosts: ['bad host'], domain: 'example.org' }),
+      /invalid host 'bad host'/,
+    );
   });
   it('is accepted by Node TLS for localhost and 127.0.0.1 with default identity checks', async () => {
-    const byName = await handshake(server, '127.0.0.1', { host: '127.0.0.1', servername: 'localhost' }, ca.certPem);
+    const byName = await handshake(
+      server,
+      '127.0.0.1',
+      { host: '127.0.0.1', servername: 'localhost' },
+      ca.certPem,
+    );
     assert.deepEqual(byName, { ok: true, peerSubject: 'localhost' });
     const byIp = await handshake(server, '127.0.0.1', { host: '127.0.0.1' }, ca.certPem);
     assert.equal(byIp.ok, true);
@@ -134,17 +188,30 @@ describe('issueServerCertificate', () => {
     assert.equal(r.ok, true, JSON.stringify(r));
   });
   it('is refused for a name not in its SANs, and by a client trusting another CA', async () => {
-    const wrongName = await handshake(server, '127.0.0.1', { host: '127.0.0.1', servername: 'evil.example' }, ca.certPem);
+    const wrongName = await handshake(
+      server,
+      '127.0.0.1',
+      { host: '127.0.0.1', servername: 'evil.example' },
+      ca.certPem,
+    );
     assert.deepEqual(wrongName, { ok: false, error: 'ERR_TLS_CERT_ALTNAME_INVALID' });
     const other = createDeploymentCa({ domain: 'example.org' });
-    const wrongCa = await handshake(server, '127.0.0.1', { host: '127.0.0.1', servername: 'localhost' }, other.certPem);
+    const wrongCa = await handshake(
+      server,
+      '127.0.0.1',
+      { host: '127.0.0.1', servername: 'localhost' },
+      other.certPem,
+    );
     assert.equal(wrongCa.ok, false);
   });
 });
 
 describe('fingerprint', () => {
   it('matches openssl x509 -fingerprint -sha256', () => {
-    const out = execFileSync('openssl', ['x509', '-noout', '-fingerprint', '-sha256'], { input: ca.certPem, encoding: 'utf8' });
+    const out = execFileSync('openssl', ['x509', '-noout', '-fingerprint', '-sha256'], {
+      input: ca.certPem,
+      encoding: 'utf8',
+    });
     const hex = /Fingerprint=([0-9A-F:]+)/i.exec(out)?.[1];
     assert.ok(hex);
     assert.equal(fingerprint(ca.certPem), `sha256:${hex.toUpperCase()}`);
@@ -168,7 +235,10 @@ describe('key and certificate files', () => {
     writeKeyAndCertificate(key, crt, ca, { overwrite: true });
     assert.equal(fs.statSync(key).mode & 0o777, 0o600);
     assert.equal(fs.readFileSync(key, 'utf8'), ca.keyPem);
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+      [],
+    );
   });
   it('refuses to read a key others can read', () => {
     const key = path.join(dir, 'open.key');

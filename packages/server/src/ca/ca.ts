@@ -25,7 +25,11 @@ const DAY_MS = 86_400_000;
 /** Tolerance for clocks of peers that run a little behind ours. */
 const BACKDATE_MS = 5 * 60_000;
 
-function newRsaKey(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey; keyPem: string } {
+function newRsaKey(): {
+  privateKey: forge.pki.rsa.PrivateKey;
+  publicKey: forge.pki.rsa.PublicKey;
+  keyPem: string;
+} {
   const { privateKey: keyPem } = generateKeyPairSync('rsa', {
     modulusLength: 2048,
     publicExponent: 0x10001,
@@ -44,7 +48,11 @@ function randomSerial(): string {
   return b.toString('hex');
 }
 
-function validity(now: Date, validityDays: number, notAfterLimit?: Date): { notBefore: Date; notAfter: Date } {
+function validity(
+  now: Date,
+  validityDays: number,
+  notAfterLimit?: Date,
+): { notBefore: Date; notAfter: Date } {
   if (!Number.isInteger(validityDays) || validityDays < 1 || validityDays > 36500) {
     throw new CaError(`validityDays must be an integer from 1 to 36500 (got ${validityDays})`);
   }
@@ -114,7 +122,8 @@ export interface IssueServerCertificateOptions {
 export function issueServerCertificate(options: IssueServerCertificateOptions): KeyAndCertificate {
   const domain = options.domain.toLowerCase();
   if (!isHostname(domain)) throw new CaError(`invalid domain '${options.domain}'`);
-  if (options.hosts.length === 0) throw new CaError('a server certificate needs at least one host name or IP address');
+  if (options.hosts.length === 0)
+    throw new CaError('a server certificate needs at least one host name or IP address');
   const altNames: Record<string, unknown>[] = [];
   for (const raw of options.hosts) {
     const host = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
@@ -135,7 +144,11 @@ export function issueServerCertificate(options: IssueServerCertificateOptions): 
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   cert.serialNumber = randomSerial();
-  const { notBefore, notAfter } = validity(options.now ?? new Date(), options.validityDays ?? 397, caCert.validity.notAfter);
+  const { notBefore, notAfter } = validity(
+    options.now ?? new Date(),
+    options.validityDays ?? 397,
+    caCert.validity.notAfter,
+  );
   cert.validity.notBefore = notBefore;
   cert.validity.notAfter = notAfter;
   const first = options.hosts[0]!;

@@ -43,7 +43,12 @@ export function writeCertificateFile(file: string, certPem: string, options: Wri
 }
 
 /** Writes a key (0600) and its certificate (0644). */
-export function writeKeyAndCertificate(keyFile: string, certFile: string, kc: KeyAndCertificate, options: WriteOptions = {}): void {
+export function writeKeyAndCertificate(
+  keyFile: string,
+  certFile: string,
+  kc: KeyAndCertificate,
+  options: WriteOptions = {},
+): void {
   writePrivateKeyFile(keyFile, kc.keyPem, options);
   writeCertificateFile(certFile, kc.certPem, options);
 }
@@ -64,7 +69,9 @@ export function readKeyAndCertificate(keyFile: string, certFile: string): KeyAnd
   const keyPem = read(keyFile);
   const mode = fs.statSync(keyFile).mode & 0o777;
   if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    throw new CaError(`${keyFile} is readable by others (mode ${mode.toString(8).padStart(4, '0')}): run chmod 600 ${keyFile}`);
+    throw new CaError(
+      `${keyFile} is readable by others (mode ${mode.toString(8).padStart(4, '0')}): run chmod 600 ${keyFile}`,
+    );
   }
   return { keyPem, certPem: read(certFile) };
 }

@@ -44,7 +44,8 @@ function assertFails(r: Result, code: 1 | 2, message: string | RegExp): void {
   assert.equal(r.code, code, `exit code; stderr: ${r.stderr}`);
   const first = r.stderr.split('\n')[0] ?? '';
   assert.ok(first.startsWith('tsunagu-server: '), r.stderr);
-  if (typeof message === 'string') assert.ok(first.includes(message), `"${first}" should include "${message}"`);
+  if (typeof message === 'string')
+    assert.ok(first.includes(message), `"${first}" should include "${message}"`);
   else assert.match(first, message);
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 }
@@ -57,7 +58,17 @@ let data: string;
 before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsunagu-cli-'));
   data = path.join(tmp, 'data');
-  const r = await cli(['init', '--data', data, '--domain', 'Example.org', '--policy', 'deny-all', '--sip-port', '5070']);
+  const r = await cli([
+    'init',
+    '--data',
+    data,
+    '--domain',
+    'Example.org',
+    '--policy',
+    'deny-all',
+    '--sip-port',
+    '5070',
+  ]);
   assert.equal(r.code, 0, r.stderr);
 });
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -81,7 +92,18 @@ describe('init', () => {
     assert.equal(store.settings.policyDefault(), 'deny-all');
     store.close();
     const again = path.join(tmp, 'fp');
-    const r = await cli(['init', '--data', again, '--domain', 'example.org', '--host', 'sip.example.org', '--host', '[2001:db8::5]', '--json']);
+    const r = await cli([
+      'init',
+      '--data',
+      again,
+      '--domain',
+      'example.org',
+      '--host',
+      'sip.example.org',
+      '--host',
+      '[2001:db8::5]',
+      '--json',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const json = JSON.parse(r.stdout) as { caFingerprint: string; hosts: string[] };
     assert.equal(json.caFingerprint, fingerprint(fs.readFileSync(dataPaths(again).caCert, 'utf8')));
@@ -108,10 +130,26 @@ describe('init', () => {
     assert.equal((await cli(['init', '--data', empty, '--domain', 'example.org'])).code, 0);
     assert.ok(fs.existsSync(path.join(empty, 'config.json')));
     const never = path.join(tmp, 'never');
-    assertFails(await cli(['init', '--data', never, '--domain', 'not a domain']), 1, 'config: domain must be a DNS name');
-    assertFails(await cli(['init', '--data', never, '--domain', 'example.org', '--host', 'bad host']), 1, "invalid --host 'bad host'");
-    assertFails(await cli(['init', '--data', never, '--domain', 'example.org', '--policy', 'maybe']), 2, /argument 'maybe' is invalid/);
-    assertFails(await cli(['init', '--data', never, '--domain', 'example.org', '--sip-port', '70000']), 2, /port number from 1 to 65535/);
+    assertFails(
+      await cli(['init', '--data', never, '--domain', 'not a domain']),
+      1,
+      "invalid domain 'not a domain': expected a DNS name such as example.org",
+    );
+    assertFails(
+      await cli(['init', '--data', never, '--domain', 'example.org', '--host', 'bad host']),
+      1,
+      "invalid --host 'bad host'",
+    );
+    assertFails(
+      await cli(['init', '--data', never, '--domain', 'example.org', '--policy', 'maybe']),
+      2,
+      /argument 'maybe' is invalid/,
+    );
+    assertFails(
+      await cli(['init', '--data', never, '--domain', 'example.org', '--sip-port', '70000']),
+      2,
+      /port number from 1 to 65535/,
+    );
     assertFails(await cli(['init', '--data', never]), 2, "required option '--domain <domain>' not specified");
     assert.equal(fs.existsSync(never), false);
   });
@@ -125,13 +163,19 @@ describe('init', () => {
           }),
         new RegExp(`boom at ${step}`),
       );
-      assert.equal(fs.existsSync(path.join(tmp, `fail-${step}`)), false, `${step}: everything it created is gone`);
+      assert.equal(
+        fs.existsSync(path.join(tmp, `fail-${step}`)),
+        false,
+        `${step}: everything it created is gone`,
+      );
     }
     const existing = path.join(tmp, 'fail-existing');
     fs.mkdirSync(existing);
-    assert.throws(() => initDataDir({ dataDir: existing, domain: 'example.org' }, (s) => {
-      if (s === 'database') throw new Error('boom');
-    }));
+    assert.throws(() =>
+      initDataDir({ dataDir: existing, domain: 'example.org' }, (s) => {
+        if (s === 'database') throw new Error('boom');
+      }),
+    );
     assert.deepEqual(fs.readdirSync(existing), [], 'the pre-existing empty folder stays, emptied');
   });
 });
@@ -139,26 +183,45 @@ describe('init', () => {
 describe('users', () => {
   it('stores no plaintext password', async () => {
     const password = 'Plaintext-Canary-7d1f0e';
-    const r = await cli(['user', 'add', 'Alice', '--password-stdin', '--data', data], { input: `${password}\n` });
+    const r = await cli(['user', 'add', 'Alice', '--password-stdin', '--data', data], {
+      input: `${password}\n`,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Added user alice \(alice@example\.org\) with a password/);
     const files = fs.readdirSync(data).filter((f) => f.startsWith('tsunagu.db'));
-    for (const f of files) assert.equal(fs.readFileSync(path.join(data, f)).includes(Buffer.from(password)), false, f);
+    for (const f of files)
+      assert.equal(fs.readFileSync(path.join(data, f)).includes(Buffer.from(password)), false, f);
     const store = openStore(dataPaths(data).db, { create: false });
     try {
-      assert.equal(store.credentialsFor('alice', 'example.org')?.ha1['SHA-256'], computeHa1('SHA-256', 'alice', 'example.org', password));
+      assert.equal(
+        store.credentialsFor('alice', 'example.org')?.ha1['SHA-256'],
+        computeHa1('SHA-256', 'alice', 'example.org', password),
+      );
     } finally {
       store.close();
     }
     assert.doesNotMatch(r.stdout + r.stderr, new RegExp(password));
   });
   it('refuses an empty password, a duplicate and bad names', async () => {
-    assertFails(await cli(['user', 'add', 'bob', '--password-stdin', '--data', data], { input: '\n' }), 1, 'empty password');
-    assertFails(await cli(['user', 'add', 'bob', '--password-stdin', '--data', data], { input: '' }), 1, 'empty password');
+    assertFails(
+      await cli(['user', 'add', 'bob', '--password-stdin', '--data', data], { input: '\n' }),
+      1,
+      'empty password',
+    );
+    assertFails(
+      await cli(['user', 'add', 'bob', '--password-stdin', '--data', data], { input: '' }),
+      1,
+      'empty password',
+    );
     assertFails(await cli(['user', 'add', 'ALICE', '--data', data]), 1, "user 'alice' already exists");
     assertFails(await cli(['user', 'add', 'a b', '--data', data]), 1, "invalid user name 'a b'");
-    const list = JSON.parse((await cli(['user', 'list', '--json', '--data', data])).stdout) as { name: string }[];
-    assert.deepEqual(list.map((u) => u.name), ['alice']);
+    const list = JSON.parse((await cli(['user', 'list', '--json', '--data', data])).stdout) as {
+      name: string;
+    }[];
+    assert.deepEqual(
+      list.map((u) => u.name),
+      ['alice'],
+    );
   });
   it('MD5 needs the password again', async () => {
     assert.equal((await cli(['user', 'add', 'legacy', '--data', data])).code, 0);
@@ -166,16 +229,25 @@ describe('users', () => {
     assert.equal(on.code, 0);
     assert.match(on.stdout, /no MD5 credential yet: the password must be set again/);
     assertFails(await cli(['user', 'passwd', 'legacy', '--data', data]), 2, 'needs --password-stdin');
-    const pw = await cli(['user', 'passwd', 'legacy', '--password-stdin', '--data', data], { input: 'pw\r\n' });
+    const pw = await cli(['user', 'passwd', 'legacy', '--password-stdin', '--data', data], {
+      input: 'pw\r\n',
+    });
     assert.equal(pw.code, 0, pw.stderr);
     assert.match(pw.stdout, /SHA-256 and MD5 digest/);
     const store = openStore(dataPaths(data).db, { create: false });
     try {
-      assert.equal(store.credentialsFor('legacy', 'example.org')?.ha1.MD5, computeHa1('MD5', 'legacy', 'example.org', 'pw'));
+      assert.equal(
+        store.credentialsFor('legacy', 'example.org')?.ha1.MD5,
+        computeHa1('MD5', 'legacy', 'example.org', 'pw'),
+      );
     } finally {
       store.close();
     }
-    assertFails(await cli(['user', 'passwd', 'nobody', '--password-stdin', '--data', data], { input: 'x\n' }), 1, "no such user 'nobody'");
+    assertFails(
+      await cli(['user', 'passwd', 'nobody', '--password-stdin', '--data', data], { input: 'x\n' }),
+      1,
+      "no such user 'nobody'",
+    );
   });
 });
 
@@ -183,7 +255,12 @@ describe('invite', () => {
   it('prints a join link whose token redeems once', async () => {
     const r = await cli(['invite', 'Dora', '--json', '--data', data]);
     assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { user: string; userCreated: boolean; link: string; expiresAt: string };
+    const out = JSON.parse(r.stdout) as {
+      user: string;
+      userCreated: boolean;
+      link: string;
+      expiresAt: string;
+    };
     assert.equal(out.userCreated, true);
     const link = parseJoinLink(out.link);
     assert.deepEqual(
@@ -230,16 +307,37 @@ describe('invite', () => {
     assert.match(list.stdout, /erin +pending .* 1 \(last: expired at /);
     assert.doesNotMatch(list.stdout, new RegExp(token));
   });
-  it('prints a QR code on a terminal', { skip: spawnSync('script', ['--version']).status !== 0 && 'no script(1) here' }, () => {
-    const cmd = [process.execPath, '--conditions=tsunagu-source', '--import', 'tsx', MAIN, 'invite', 'qr', '--data', data]
-      .map((a) => `'${a}'`)
-      .join(' ');
-    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { cwd: packageDir, encoding: 'utf8', env: { ...process.env, TSUNAGU_DATA: '' } });
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /[▀▄█]/);
-    const noQr = spawnSync('script', ['-qec', `${cmd} --no-qr`, '/dev/null'], { cwd: packageDir, encoding: 'utf8' });
-    assert.doesNotMatch(noQr.stdout, /[▀▄█]/);
-  });
+  it(
+    'prints a QR code on a terminal',
+    { skip: spawnSync('script', ['--version']).status !== 0 && 'no script(1) here' },
+    () => {
+      const cmd = [
+        process.execPath,
+        '--conditions=tsunagu-source',
+        '--import',
+        'tsx',
+        MAIN,
+        'invite',
+        'qr',
+        '--data',
+        data,
+      ]
+        .map((a) => `'${a}'`)
+        .join(' ');
+      const r = spawnSync('script', ['-qec', cmd, '/dev/null'], {
+        cwd: packageDir,
+        encoding: 'utf8',
+        env: { ...process.env, TSUNAGU_DATA: '' },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /[▀▄█]/);
+      const noQr = spawnSync('script', ['-qec', `${cmd} --no-qr`, '/dev/null'], {
+        cwd: packageDir,
+        encoding: 'utf8',
+      });
+      assert.doesNotMatch(noQr.stdout, /[▀▄█]/);
+    },
+  );
 });
 
 describe('devices', () => {
@@ -253,32 +351,62 @@ describe('devices', () => {
     const list = await cli(['device', 'list', 'alice', '--data', data]);
     assert.match(list.stdout, /alice\/laptop +Laptop +enrolled/);
     assertFails(await cli(['device', 'remove', 'zed/laptop', '--data', data]), 1, "no such user 'zed'");
-    assertFails(await cli(['device', 'remove', 'alice/phone', '--data', data]), 1, "user 'alice' has no device 'phone'");
+    assertFails(
+      await cli(['device', 'remove', 'alice/phone', '--data', data]),
+      1,
+      "user 'alice' has no device 'phone'",
+    );
     assertFails(await cli(['device', 'remove', 'alice', '--data', data]), 2, 'expected USER/DEVICE');
     assertFails(await cli(['device', 'list', 'zed', '--data', data]), 1, "no such user 'zed'");
     const rm = await cli(['device', 'remove', 'alice/laptop', '--data', data]);
     assert.equal(rm.code, 0);
-    assert.equal((JSON.parse((await cli(['device', 'list', '--json', '--data', data])).stdout) as unknown[]).length, 0);
+    assert.equal(
+      (JSON.parse((await cli(['device', 'list', '--json', '--data', data])).stdout) as unknown[]).length,
+      0,
+    );
   });
 });
 
 describe('groups and policy', () => {
   it('edits groups and rules', async () => {
-    assert.equal((await cli(['group', 'add', 'eng', 'alice', 'dora', 'zoe@b.example', '--data', data])).code, 0);
-    assert.deepEqual(JSON.parse((await cli(['group', 'list', '--json', '--data', data])).stdout), { eng: ['alice', 'dora', 'zoe@b.example'] });
+    assert.equal(
+      (await cli(['group', 'add', 'eng', 'alice', 'dora', 'zoe@b.example', '--data', data])).code,
+      0,
+    );
+    assert.deepEqual(JSON.parse((await cli(['group', 'list', '--json', '--data', data])).stdout), {
+      eng: ['alice', 'dora', 'zoe@b.example'],
+    });
     assert.equal((await cli(['policy', 'allow', 'group:eng', 'group:eng', '--data', data])).code, 0);
     const deny = await cli(['policy', 'deny', 'Dora@example.org', '*', '--data', data]);
     assert.equal(deny.stdout, 'Added rule 2: deny dora -> *\n');
     assertFails(await cli(['policy', 'allow', 'group:ops', '*', '--data', data]), 1, "unknown group 'ops'");
     assertFails(await cli(['policy', 'allow', 'a b', '*', '--data', data]), 1, "invalid selector 'a b'");
-    assertFails(await cli(['group', 'remove', 'eng', '--data', data]), 1, "group 'eng' is used by policy rule 1");
+    assertFails(
+      await cli(['group', 'remove', 'eng', '--data', data]),
+      1,
+      "group 'eng' is used by policy rule 1",
+    );
     const check = await cli(['policy', 'check', 'alice', 'dora', '--data', data]);
     assert.equal(check.stdout, 'alice -> dora: allowed (rule 1)\n');
-    assert.equal((await cli(['policy', 'check', 'dora', 'alice', '--data', data])).stdout, 'dora -> alice: denied (rule 2)\n');
-    assert.equal((await cli(['policy', 'check', 'legacy', 'alice', '--data', data])).stdout, 'legacy -> alice: denied (no rule matches; default deny-all)\n');
-    assertFails(await cli(['policy', 'remove', '9', '--data', data]), 1, 'there is no rule 9: rules are numbered 1 to 2');
+    assert.equal(
+      (await cli(['policy', 'check', 'dora', 'alice', '--data', data])).stdout,
+      'dora -> alice: denied (rule 2)\n',
+    );
+    assert.equal(
+      (await cli(['policy', 'check', 'legacy', 'alice', '--data', data])).stdout,
+      'legacy -> alice: denied (no rule matches; default deny-all)\n',
+    );
+    assertFails(
+      await cli(['policy', 'remove', '9', '--data', data]),
+      1,
+      'there is no rule 9: rules are numbered 1 to 2',
+    );
     assertFails(await cli(['policy', 'remove', 'x', '--data', data]), 2, 'expected a rule number');
-    assertFails(await cli(['policy', 'default', 'maybe', '--data', data]), 2, 'expected allow-all or deny-all');
+    assertFails(
+      await cli(['policy', 'default', 'maybe', '--data', data]),
+      2,
+      'expected allow-all or deny-all',
+    );
     const show = await cli(['policy', 'show', '--data', data]);
     assert.match(show.stdout, /default: deny-all\ngroups:\n {2}eng: alice, dora, zoe@b\.example\nrules:\n/);
     assert.match(show.stdout, /1 +allow +group:eng +-> +group:eng\n/);
@@ -288,7 +416,14 @@ describe('groups and policy', () => {
     const bad = path.join(tmp, 'bad-policy.json');
     fs.writeFileSync(
       bad,
-      JSON.stringify({ default: 'allow-all', groups: { ops: ['olga'] }, rules: [{ allow: 'group:ops', to: 'group:ops' }, { allow: 'group:eng', to: '*' }] }),
+      JSON.stringify({
+        default: 'allow-all',
+        groups: { ops: ['olga'] },
+        rules: [
+          { allow: 'group:ops', to: 'group:ops' },
+          { allow: 'group:eng', to: '*' },
+        ],
+      }),
     );
     assertFails(
       await cli(['policy', 'apply', bad, '--data', data]),
@@ -296,14 +431,29 @@ describe('groups and policy', () => {
       `bad-policy.json: rules[1].allow names the unknown group 'eng' (define it under "groups")`,
     );
     fs.writeFileSync(bad, '{"default": "deny-all", "rules": [{"allow": "alice"}]}');
-    assertFails(await cli(['policy', 'apply', bad, '--data', data]), 1, 'bad-policy.json: rules[0].to is required');
+    assertFails(
+      await cli(['policy', 'apply', bad, '--data', data]),
+      1,
+      'bad-policy.json: rules[0].to is required',
+    );
     fs.writeFileSync(bad, '{"default": "deny-all",');
     assertFails(await cli(['policy', 'apply', bad, '--data', data]), 1, 'bad-policy.json: not valid JSON');
-    assertFails(await cli(['policy', 'apply', path.join(tmp, 'missing.json'), '--data', data]), 1, 'missing.json: no such file');
+    assertFails(
+      await cli(['policy', 'apply', path.join(tmp, 'missing.json'), '--data', data]),
+      1,
+      'missing.json: no such file',
+    );
     assert.equal((await cli(['policy', 'show', '--json', '--data', data])).stdout, before, 'nothing changed');
 
     const good = path.join(tmp, 'policy.json');
-    fs.writeFileSync(good, JSON.stringify({ default: 'allow-all', groups: { ops: ['olga', 'alice'] }, rules: [{ deny: 'group:ops', to: 'dora' }] }));
+    fs.writeFileSync(
+      good,
+      JSON.stringify({
+        default: 'allow-all',
+        groups: { ops: ['olga', 'alice'] },
+        rules: [{ deny: 'group:ops', to: 'dora' }],
+      }),
+    );
     const r = await cli(['policy', 'apply', good, '--data', data]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /default allow-all, 1 group, 1 rule/);
@@ -322,7 +472,10 @@ describe('groups and policy', () => {
     const r = await cli(['user', 'remove', 'dora', '--data', data]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Removed user dora \(0 devices, 2 invites, 1 group membership\)/);
-    assert.match(r.stderr, /note: policy rule 2 still names dora; it applies again if a user dora is created/);
+    assert.match(
+      r.stderr,
+      /note: policy rule 2 still names dora; it applies again if a user dora is created/,
+    );
   });
 });
 
@@ -330,13 +483,24 @@ describe('command line', () => {
   it('usage errors exit 2, other errors 1, always one line without a stack trace', async () => {
     assertFails(await cli(['bogus']), 2, "unknown command 'bogus'");
     assertFails(await cli(['user', 'list', '--nope', '--data', data]), 2, "unknown option '--nope'");
-    assertFails(await cli(['user', 'list', '--data', path.join(tmp, 'nowhere')]), 1, /no config\.json in .*nowhere: create the data folder/);
+    assertFails(
+      await cli(['user', 'list', '--data', path.join(tmp, 'nowhere')]),
+      1,
+      /no config\.json in .*nowhere: create the data folder/,
+    );
     const viaEnv = await cli(['user', 'list', '--json'], { env: { TSUNAGU_DATA: data } });
     assert.equal(viaEnv.code, 0, viaEnv.stderr);
     const broken = path.join(tmp, 'broken');
     assert.equal((await cli(['init', '--data', broken, '--domain', 'example.org'])).code, 0);
-    fs.writeFileSync(path.join(broken, 'config.json'), JSON.stringify({ version: 1, domain: 'example.org', hosts: ['localhost'], sip: { port: 99999 } }));
-    assertFails(await cli(['user', 'list', '--data', broken]), 1, 'config.json: sip.port must be an integer from 0 to 65535');
+    fs.writeFileSync(
+      path.join(broken, 'config.json'),
+      JSON.stringify({ version: 1, domain: 'example.org', hosts: ['localhost'], sip: { port: 99999 } }),
+    );
+    assertFails(
+      await cli(['user', 'list', '--data', broken]),
+      1,
+      'config.json: sip.port must be an integer from 0 to 65535',
+    );
     const help = await cli(['--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /Usage: tsunagu-server/);
@@ -348,7 +512,23 @@ describe('start', () => {
   it('prints one listening line, lets admin commands work meanwhile, and exits 0 on SIGTERM', async () => {
     const p = spawn(
       process.execPath,
-      ['--conditions=tsunagu-source', '--import', 'tsx', MAIN, 'start', '--data', data, '--sip', '127.0.0.1:0', '--wss', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-level', 'warn'],
+      [
+        '--conditions=tsunagu-source',
+        '--import',
+        'tsx',
+        MAIN,
+        'start',
+        '--data',
+        data,
+        '--sip',
+        '127.0.0.1:0',
+        '--wss',
+        '127.0.0.1:0',
+        '--admin',
+        '127.0.0.1:0',
+        '--log-level',
+        'warn',
+      ],
       { cwd: packageDir, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';
@@ -369,7 +549,9 @@ describe('start', () => {
       assert.match(ev.wss ?? '', /^127\.0\.0\.1:\d+$/);
       assert.match(ev.admin ?? '', /^127\.0\.0\.1:\d+$/);
       assert.equal(ev.caFingerprint, fingerprint(fs.readFileSync(dataPaths(data).caCert, 'utf8')));
-      const add = await cli(['user', 'add', 'while-running', '--password-stdin', '--data', data], { input: 'pw\n' });
+      const add = await cli(['user', 'add', 'while-running', '--password-stdin', '--data', data], {
+        input: 'pw\n',
+      });
       assert.equal(add.code, 0, add.stderr);
     } finally {
       p.kill('SIGTERM');
@@ -378,7 +560,11 @@ describe('start', () => {
     assert.equal(stdout.trim().split('\n').length, 1, 'exactly one line on stdout');
   });
   it('rejects bad listen addresses as usage errors', async () => {
-    assertFails(await cli(['start', '--data', data, '--sip', '::1:5061']), 2, 'IPv6 address must be written in brackets');
+    assertFails(
+      await cli(['start', '--data', data, '--sip', '::1:5061']),
+      2,
+      'IPv6 address must be written in brackets',
+    );
     assertFails(await cli(['start', '--data', data, '--log-level', 'loud']), 2, /argument 'loud' is invalid/);
   });
 });

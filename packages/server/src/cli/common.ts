@@ -38,7 +38,13 @@ export class UsageError extends CliError {
 
 /** Errors whose message is meant for a person; anything else is an internal error. */
 export function isExpectedError(e: unknown): e is Error {
-  return e instanceof CliError || e instanceof ConfigError || e instanceof StoreError || e instanceof PolicyError || e instanceof CaError;
+  return (
+    e instanceof CliError ||
+    e instanceof ConfigError ||
+    e instanceof StoreError ||
+    e instanceof PolicyError ||
+    e instanceof CaError
+  );
 }
 
 export interface DataOptions {
@@ -95,7 +101,10 @@ export function printJson(value: unknown): void {
 /** `2026-01-01 10:00:00Z`, or `-` for null. */
 export function formatTime(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return '-';
-  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z');
+  return new Date(ms)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 export function isoTime(ms: number | null): string | null {
@@ -137,7 +146,8 @@ export function durationArg(value: string): number {
   } catch (e) {
     throw new InvalidArgumentError(`${(e as Error).message}.`);
   }
-  if (ms < 60_000 || ms > 365 * 86_400_000) throw new InvalidArgumentError('expected a duration from 1m to 365d.');
+  if (ms < 60_000 || ms > 365 * 86_400_000)
+    throw new InvalidArgumentError('expected a duration from 1m to 365d.');
   return ms;
 }
 
@@ -158,7 +168,8 @@ export async function readPassword(user: string): Promise<string> {
   let password: string;
   if (process.stdin.isTTY) {
     password = await readHidden(`Password for ${user}: `);
-    if (password !== '' && (await readHidden('Again: ')) !== password) throw new CliError('the passwords do not match');
+    if (password !== '' && (await readHidden('Again: ')) !== password)
+      throw new CliError('the passwords do not match');
   } else {
     let data = '';
     process.stdin.setEncoding('utf8');

@@ -1,14 +1,28 @@
 import type { Command } from 'commander';
-import { UsageError, formatTime, isoTime, out, printJson, table, withData, withDataOption } from './common.js';
+import {
+  UsageError,
+  formatTime,
+  isoTime,
+  out,
+  printJson,
+  table,
+  withData,
+  withDataOption,
+} from './common.js';
 import type { DataOptions } from './common.js';
 
 export function registerDevice(program: Command): void {
   const device = program.command('device').description('list and remove users’ devices');
 
   withDataOption(
-    device.command('list').argument('[user]', 'only this user’s devices').description('list devices').option('--json', 'print JSON'),
+    device
+      .command('list')
+      .argument('[user]', 'only this user’s devices')
+      .description('list devices')
+      .option('--json', 'print JSON'),
   ).action(async (user: string | undefined, opts: DataOptions & { json?: boolean }) => {
     await withData(opts, ({ store }) => {
+      if (user !== undefined) store.users.require(user);
       const list = store.devices.list(user);
       if (opts.json) {
         printJson(
@@ -33,7 +47,13 @@ export function registerDevice(program: Command): void {
       out(
         table(
           ['DEVICE', 'NAME', 'KIND', 'LAST SEEN', 'ADDRESS'],
-          list.map((d) => [`${d.user}/${d.id}`, d.name, d.kind, formatTime(d.lastSeenAt), d.lastAddress ?? '-']),
+          list.map((d) => [
+            `${d.user}/${d.id}`,
+            d.name,
+            d.kind,
+            formatTime(d.lastSeenAt),
+            d.lastAddress ?? '-',
+          ]),
         ),
       );
     });
@@ -46,11 +66,11 @@ export function registerDevice(program: Command): void {
       .description('remove a device: its credentials stop working and a running server disconnects it'),
   ).action(async (spec: string, opts: DataOptions) => {
     const slash = spec.indexOf('/');
-    if (slash <= 0 || slash === spec.length - 1) throw new UsageError(`expected USER/DEVICE, e.g. alice/laptop (got '${spec}')`);
+    if (slash <= 0 || slash === spec.length - 1)
+      throw new UsageError(`expected USER/DEVICE, e.g. alice/laptop (got '${spec}')`);
     await withData(opts, ({ store }) => {
       const d = store.devices.remove(spec.slice(0, slash), spec.slice(slash + 1));
       out(`Removed device ${d.user}/${d.id} (${d.name}).`);
     });
   });
 }
-

@@ -21,7 +21,8 @@ export function registerGroup(program: Command): void {
       );
       const known = new Set(store.users.list().map((u) => u.name));
       const unknown = r.added.filter((m) => !m.includes('@') && !known.has(m));
-      if (unknown.length > 0) note(`note: ${unknown.join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not a user yet`);
+      if (unknown.length > 0)
+        note(`note: ${unknown.join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not a user yet`);
     });
   });
 
@@ -39,25 +40,32 @@ export function registerGroup(program: Command): void {
         return;
       }
       const r = removeGroupMembers(store, config, name, members);
-      out(`Group ${name.toLowerCase()}: ${r.removed.length > 0 ? `removed ${r.removed.join(', ')}` : 'nothing removed'}.`);
+      out(
+        `Group ${name.toLowerCase()}: ${r.removed.length > 0 ? `removed ${r.removed.join(', ')}` : 'nothing removed'}.`,
+      );
       if (r.notMembers.length > 0) note(`note: not members: ${r.notMembers.join(', ')}`);
     });
   });
 
-  withDataOption(group.command('list').description('list groups and their members').option('--json', 'print JSON')).action(
-    async (opts: DataOptions & { json?: boolean }) => {
-      await withData(opts, ({ store }) => {
-        const groups = store.groups.list();
-        if (opts.json) {
-          printJson(Object.fromEntries(groups.map((g) => [g.name, g.members])));
-          return;
-        }
-        if (groups.length === 0) {
-          out(`No groups. Create one with: ${PROGRAM} group add GROUP MEMBER...`);
-          return;
-        }
-        out(table(['GROUP', 'MEMBERS'], groups.map((g) => [g.name, g.members.join(', ') || '(empty)'])));
-      });
-    },
-  );
+  withDataOption(
+    group.command('list').description('list groups and their members').option('--json', 'print JSON'),
+  ).action(async (opts: DataOptions & { json?: boolean }) => {
+    await withData(opts, ({ store }) => {
+      const groups = store.groups.list();
+      if (opts.json) {
+        printJson(Object.fromEntries(groups.map((g) => [g.name, g.members])));
+        return;
+      }
+      if (groups.length === 0) {
+        out(`No groups. Create one with: ${PROGRAM} group add GROUP MEMBER...`);
+        return;
+      }
+      out(
+        table(
+          ['GROUP', 'MEMBERS'],
+          groups.map((g) => [g.name, g.members.join(', ') || '(empty)']),
+        ),
+      );
+    });
+  });
 }

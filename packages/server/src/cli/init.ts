@@ -4,9 +4,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createDeploymentCa, fingerprint, issueServerCertificate } from '../ca/ca.js';
 import { writeKeyAndCertificate } from '../ca/files.js';
-import { normaliseHost } from '../config/address.js';
+import { isHostname, normaliseHost } from '../config/address.js';
 import { createConfig, serialiseConfig } from '../config/config.js';
 import type { Config, PolicyDefault } from '../config/config.js';
+import { ConfigError } from '../config/errors.js';
 import { dataPaths, resolveDataDir } from '../config/paths.js';
 import { openStore } from '../store/store.js';
 import { CliError, PROGRAM, collect, out, portArg, printJson, withDataOption } from './common.js';
@@ -41,7 +42,16 @@ export type InitStep = 'folders' | 'ca' | 'server-certificate' | 'database' | 'c
  */
 export function initDataDir(options: InitOptions, afterStep?: (step: InitStep) => void): InitResult {
   const paths = dataPaths(options.dataDir);
-  const hosts = [...new Set((options.hosts && options.hosts.length > 0 ? options.hosts : DEFAULT_HOSTS).map((h) => normaliseHost(h, '--host')))];
+  if (!isHostname(options.domain)) {
+    throw new ConfigError(`invalid domain '${options.domain}': expected a DNS name such as example.org`);
+  }
+  const hosts = [
+    ...new Set(
+      (options.hosts && options.hosts.length > 0 ? options.hosts : DEFAULT_HOSTS).map((h) =>
+        normaliseHost(h, '--host'),
+      ),
+    ),
+  ];
   // Validates domain, hosts and ports before anything is written.
   const config = createConfig({
     domain: options.domain,
@@ -66,7 +76,8 @@ export function initDataDir(options: InitOptions, afterStep?: (step: InitStep) =
   let firstCreated: string | undefined;
   const cleanup = () => {
     if (existed) {
-      for (const entry of fs.readdirSync(paths.root)) fs.rmSync(path.join(paths.root, entry), { recursive: true, force: true });
+      for (const entry of fs.readdirSync(paths.root))
+        fs.rmSync(path.join(paths.root, entry), { recursive: true, force: true });
     } else if (firstCreated !== undefined) {
       fs.rmSync(firstCreated, { recursive: true, force: true }); // the data folder and any parents we made
     }
@@ -119,8 +130,16 @@ export function registerInit(program: Command): void {
       .command('init')
       .description('create a data folder: deployment CA, server certificate, database, config.json')
       .requiredOption('--domain <domain>', 'SIP domain of this server (users are user@DOMAIN)')
-      .option('--host <name-or-ip>', 'name or IP address in the server certificate; repeat for more; the first is put in invite links (default: localhost, 127.0.0.1, ::1)', collect)
-      .addOption(new Option('--policy <default>', 'connection policy default').choices(['allow-all', 'deny-all']).default('allow-all'))
+      .option(
+        '--host <name-or-ip>',
+        'name or IP address in the server certificate; repeat for more; the first is put in invite links (default: localhost, 127.0.0.1, ::1)',
+        collect,
+      )
+      .addOption(
+        new Option('--policy <default>', 'connection policy default')
+          .choices(['allow-all', 'deny-all'])
+          .default('allow-all'),
+      )
       .option('--sip-port <port>', 'SIP over TLS port (default 5061)', portArg)
       .option('--wss-port <port>', 'secure WebSocket and enrolment port (default 5443)', portArg)
       .option('--json', 'print the result as JSON'),
@@ -135,7 +154,13 @@ export function registerInit(program: Command): void {
       ...(opts.wssPort !== undefined ? { wssPort: opts.wssPort } : {}),
     });
     if (opts.json) {
-      printJson({ dataDir: r.dataDir, domain: r.config.domain, hosts: r.config.hosts, policyDefault: r.config.policyDefault, caFingerprint: r.caFingerprint });
+      printJson({
+        dataDir: r.dataDir,
+        domain: r.config.domain,
+        hosts: r.config.hosts,
+        policyDefault: r.config.policyDefault,
+        caFingerprint: r.caFingerprint,
+      });
       return;
     }
     const d = JSON.stringify(r.dataDir).slice(1, -1);
@@ -147,6 +172,12 @@ export function registerInit(program: Command): void {
     out(`  policy default  ${r.config.policyDefault}`);
     out(`  CA fingerprint  ${r.caFingerprint}`);
     out('');
+    const first = r.config.hosts[0] ?? '';
+    if (first === 'localhost' || first.startsWith('127.') || first === '::1') {
+      out(`Invite links point to ${first}: they work on this computer only. To invite other machines,`);
+      out('create the folder with --host NAME-OR-IP (repeatable; the first one goes into invite links).');
+      out('');
+    }
     out('Keep ca/ca.key secret: it can impersonate this server. Next steps:');
     out(`  ${PROGRAM} start ${dataArg}`);
     out(`  ${PROGRAM} invite alice ${dataArg}      # prints a join link and QR code`);

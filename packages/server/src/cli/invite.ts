@@ -8,7 +8,18 @@ import type { Config } from '../config/config.js';
 import { formatDuration, parseDuration } from '../config/duration.js';
 import type { DataPaths } from '../config/paths.js';
 import type { Store } from '../store/store.js';
-import { PROGRAM, durationArg, formatTime, isoTime, note, out, printJson, table, withData, withDataOption } from './common.js';
+import {
+  PROGRAM,
+  durationArg,
+  formatTime,
+  isoTime,
+  note,
+  out,
+  printJson,
+  table,
+  withData,
+  withDataOption,
+} from './common.js';
 import type { DataOptions } from './common.js';
 
 export interface CreatedJoinLink {
@@ -22,7 +33,13 @@ export interface CreatedJoinLink {
  * Creates an invite for `user` (creating the user, without a password, if needed) and its join
  * link: SIP at hosts[0]:sip.port, enrolment (HTTPS) at hosts[0]:wss.port, the CA fingerprint pinned.
  */
-export function createJoinLink(store: Store, config: Config, paths: DataPaths, user: string, ttlMs: number): CreatedJoinLink {
+export function createJoinLink(
+  store: Store,
+  config: Config,
+  paths: DataPaths,
+  user: string,
+  ttlMs: number,
+): CreatedJoinLink {
   const caFingerprint = fingerprint(fs.readFileSync(paths.caCert, 'utf8'));
   const host = config.hosts[0] ?? config.domain;
   return store.transaction(() => {
@@ -48,7 +65,11 @@ export function registerInvite(program: Command): void {
       .command('invite')
       .argument('<user>', 'the user to invite (created without a password if new)')
       .description('create a one-time join link (and QR code) for a new device of a user')
-      .option('--ttl <duration>', 'how long the link stays valid, e.g. 30m, 24h, 7d (default: invites.defaultTtl of config.json, 24h)', durationArg)
+      .option(
+        '--ttl <duration>',
+        'how long the link stays valid, e.g. 30m, 24h, 7d (default: invites.defaultTtl of config.json, 24h)',
+        durationArg,
+      )
       .option('--no-qr', 'do not print a QR code')
       .option('--json', 'print JSON (for scripts)'),
   ).action(async (user: string, opts: DataOptions & { ttl?: number; qr: boolean; json?: boolean }) => {
@@ -56,11 +77,18 @@ export function registerInvite(program: Command): void {
       const ttl = opts.ttl ?? parseDuration(config.invites.defaultTtl);
       const r = createJoinLink(store, config, paths, user, ttl);
       if (opts.json) {
-        printJson({ user: r.user, userCreated: r.userCreated, link: r.link, expiresAt: new Date(r.expiresAt).toISOString() });
+        printJson({
+          user: r.user,
+          userCreated: r.userCreated,
+          link: r.link,
+          expiresAt: new Date(r.expiresAt).toISOString(),
+        });
         return;
       }
       if (r.userCreated) note(`Created user ${r.user} (no password; this device joins with the link).`);
-      out(`Join link for ${r.user}@${config.domain}, valid once, for ${formatDuration(ttl)} (until ${formatTime(r.expiresAt)}):`);
+      out(
+        `Join link for ${r.user}@${config.domain}, valid once, for ${formatDuration(ttl)} (until ${formatTime(r.expiresAt)}):`,
+      );
       out('');
       out(r.link);
       if (opts.qr && process.stdout.isTTY) {
@@ -73,7 +101,10 @@ export function registerInvite(program: Command): void {
   });
 
   withDataOption(
-    program.command('invites').description('list invites (pending, redeemed, expired) and failed redemption attempts').option('--json', 'print JSON'),
+    program
+      .command('invites')
+      .description('list invites (pending, redeemed, expired) and failed redemption attempts')
+      .option('--json', 'print JSON'),
   ).action(async (opts: DataOptions & { json?: boolean }) => {
     await withData(opts, ({ store }) => {
       const invites = store.invites.list();
@@ -106,12 +137,17 @@ export function registerInvite(program: Command): void {
             i.user,
             i.status,
             formatTime(i.expiresAt),
-            i.failedAttempts === 0 ? '0' : `${i.failedAttempts} (last: ${i.lastFailure ?? '?'} at ${formatTime(i.lastFailureAt)})`,
+            i.failedAttempts === 0
+              ? '0'
+              : `${i.failedAttempts} (last: ${i.lastFailure ?? '?'} at ${formatTime(i.lastFailureAt)})`,
           ]),
         ),
       );
       const unknown = store.invites.attempts(1000).filter((a) => a.outcome === 'unknown');
-      if (unknown.length > 0) out(`\n${unknown.length} recent attempt(s) with an unknown token (last at ${formatTime(unknown[0]!.at)}).`);
+      if (unknown.length > 0)
+        out(
+          `\n${unknown.length} recent attempt(s) with an unknown token (last at ${formatTime(unknown[0]!.at)}).`,
+        );
     });
   });
 }

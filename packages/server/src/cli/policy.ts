@@ -4,7 +4,8 @@ import { applyPolicy, exportPolicy, readPolicyFile } from '../policy/file.js';
 import { PROGRAM, UsageError, note, out, printJson, table, withData, withDataOption } from './common.js';
 import type { DataOptions } from './common.js';
 
-const SEMANTICS = 'A user always reaches itself; a matching deny beats any allow; otherwise the default applies. Rules are one-way (SRC → DST).';
+const SEMANTICS =
+  'A user always reaches itself; a matching deny beats any allow; otherwise the default applies. Rules are one-way (SRC → DST).';
 
 export function registerPolicy(program: Command): void {
   const policy = program
@@ -31,9 +32,15 @@ export function registerPolicy(program: Command): void {
   }
 
   withDataOption(
-    policy.command('remove').argument('<n>', 'rule number, as shown by policy show').description('remove a rule'),
+    policy
+      .command('remove')
+      .argument('<n>', 'rule number, as shown by policy show')
+      .description('remove a rule'),
   ).action(async (n: string, opts: DataOptions) => {
-    if (!/^\d+$/.test(n) || Number(n) < 1) throw new UsageError(`expected a rule number (1, 2, ...) as shown by ${PROGRAM} policy show (got '${n}')`);
+    if (!/^\d+$/.test(n) || Number(n) < 1)
+      throw new UsageError(
+        `expected a rule number (1, 2, ...) as shown by ${PROGRAM} policy show (got '${n}')`,
+      );
     await withData(opts, ({ store }) => {
       const r = store.rules.removeAt(Number(n));
       out(`Removed rule ${n}: ${r.action} ${r.src} -> ${r.dst}`);
@@ -41,9 +48,13 @@ export function registerPolicy(program: Command): void {
   });
 
   withDataOption(
-    policy.command('default').argument('<allow-all|deny-all>').description('what applies when no rule matches'),
+    policy
+      .command('default')
+      .argument('<allow-all|deny-all>')
+      .description('what applies when no rule matches'),
   ).action(async (value: string, opts: DataOptions) => {
-    if (value !== 'allow-all' && value !== 'deny-all') throw new UsageError(`expected allow-all or deny-all (got '${value}')`);
+    if (value !== 'allow-all' && value !== 'deny-all')
+      throw new UsageError(`expected allow-all or deny-all (got '${value}')`);
     await withData(opts, ({ store }) => {
       store.settings.setPolicyDefault(value);
       out(`Policy default: ${value}`);
@@ -51,7 +62,10 @@ export function registerPolicy(program: Command): void {
   });
 
   withDataOption(
-    policy.command('show').description('show the default, groups and rules').option('--json', 'print as a policy file (policy apply reads it back)'),
+    policy
+      .command('show')
+      .description('show the default, groups and rules')
+      .option('--json', 'print as a policy file (policy apply reads it back)'),
   ).action(async (opts: DataOptions & { json?: boolean }) => {
     await withData(opts, ({ store, config }) => {
       const file = exportPolicy(store, config);
@@ -88,13 +102,19 @@ export function registerPolicy(program: Command): void {
     await withData(opts, ({ store, config }) => {
       const doc = readPolicyFile(file, config);
       const r = applyPolicy(store, doc);
-      out(`Applied ${file}: default ${doc.default}, ${r.groups} group${r.groups === 1 ? '' : 's'}, ${r.rules} rule${r.rules === 1 ? '' : 's'}.`);
+      out(
+        `Applied ${file}: default ${doc.default}, ${r.groups} group${r.groups === 1 ? '' : 's'}, ${r.rules} rule${r.rules === 1 ? '' : 's'}.`,
+      );
       for (const w of r.warnings) note(`note: ${w}`);
     });
   });
 
   withDataOption(
-    policy.command('check').argument('<src>').argument('<dst>').description('may SRC reach DST? (and which rule decides)'),
+    policy
+      .command('check')
+      .argument('<src>')
+      .argument('<dst>')
+      .description('may SRC reach DST? (and which rule decides)'),
   ).action(async (src: string, dst: string, opts: DataOptions) => {
     await withData(opts, ({ store, config }) => {
       const d = loadPolicy(store, config).explain(src, dst);

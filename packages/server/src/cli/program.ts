@@ -11,7 +11,9 @@ import { registerUser } from './user.js';
 
 function version(): string {
   try {
-    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
     return pkg.version ?? 'unknown';
   } catch {
     return 'unknown';
@@ -51,7 +53,8 @@ export async function run(argv: readonly string[]): Promise<number> {
     }
     const message = isExpectedError(e) ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`;
     process.stderr.write(`${PROGRAM}: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
-    if (process.env.TSUNAGU_DEBUG === '1' && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    if (process.env.TSUNAGU_DEBUG === '1' && e instanceof Error && e.stack)
+      process.stderr.write(`${e.stack}\n`);
     return e instanceof CliError ? e.exitCode : 1;
   }
 }

@@ -24,10 +24,24 @@ export function registerStart(program: Command): void {
   withDataOption(
     program
       .command('start')
-      .description('run the session server (logs go to standard error as JSON; one "listening" line goes to standard output)')
-      .option('--sip <host:port>', 'SIP over TLS listener (default from config.json: sip.listen:sip.port); IPv6 as [::1]:5061', hostPortArg)
-      .option('--wss <host:port>', 'secure WebSocket and enrolment listener (default wss.listen:wss.port)', hostPortArg)
-      .option('--admin <host:port>', 'admin/metrics HTTP listener (default admin.listen:admin.port)', hostPortArg)
+      .description(
+        'run the session server (logs go to standard error as JSON; one "listening" line goes to standard output)',
+      )
+      .option(
+        '--sip <host:port>',
+        'SIP over TLS listener (default from config.json: sip.listen:sip.port); IPv6 as [::1]:5061',
+        hostPortArg,
+      )
+      .option(
+        '--wss <host:port>',
+        'secure WebSocket and enrolment listener (default wss.listen:wss.port)',
+        hostPortArg,
+      )
+      .option(
+        '--admin <host:port>',
+        'admin/metrics HTTP listener (default admin.listen:admin.port)',
+        hostPortArg,
+      )
       .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info')),
   ).action(async (opts: StartOptions) => {
     const dataDir = resolveDataDir(opts.data);

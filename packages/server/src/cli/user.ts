@@ -1,6 +1,18 @@
 import type { Command } from 'commander';
 import { rulesNamingUser } from '../policy/admin.js';
-import { PROGRAM, UsageError, isoTime, formatTime, note, out, printJson, readPassword, table, withData, withDataOption } from './common.js';
+import {
+  PROGRAM,
+  UsageError,
+  isoTime,
+  formatTime,
+  note,
+  out,
+  printJson,
+  readPassword,
+  table,
+  withData,
+  withDataOption,
+} from './common.js';
 import type { DataOptions } from './common.js';
 
 interface JsonOpt extends DataOptions {
@@ -8,7 +20,9 @@ interface JsonOpt extends DataOptions {
 }
 
 export function registerUser(program: Command): void {
-  const user = program.command('user').description('manage users (their passwords are stored only as digest hashes)');
+  const user = program
+    .command('user')
+    .description('manage users (their passwords are stored only as digest hashes)');
 
   withDataOption(
     user
@@ -26,57 +40,67 @@ export function registerUser(program: Command): void {
         allowMd5: opts.allowMd5 ?? false,
       });
       if (u.hasPassword) {
-        out(`Added user ${u.name} (${u.name}@${config.domain}) with a password${u.md5Ready ? ' (SHA-256 and MD5 digest)' : ''}.`);
-      } else {
-        out(`Added user ${u.name} (${u.name}@${config.domain}) without a password: ${u.name} can join only with an invite:`);
-        out(`  ${PROGRAM} invite ${u.name}`);
-        if (u.allowMd5) out(`MD5 digest is allowed, but works only once a password is set (${PROGRAM} user passwd ${u.name} --password-stdin).`);
-      }
-    });
-  });
-
-  withDataOption(
-    user.command('list').description('list users').option('--json', 'print JSON'),
-  ).action(async (opts: JsonOpt) => {
-    await withData(opts, ({ store }) => {
-      const devices = new Map<string, number>();
-      for (const d of store.devices.list()) devices.set(d.user, (devices.get(d.user) ?? 0) + 1);
-      const users = store.users.list();
-      if (opts.json) {
-        printJson(
-          users.map((u) => ({
-            name: u.name,
-            hasPassword: u.hasPassword,
-            allowMd5: u.allowMd5,
-            md5Ready: u.md5Ready,
-            devices: devices.get(u.name) ?? 0,
-            createdAt: isoTime(u.createdAt),
-            passwordChangedAt: isoTime(u.passwordChangedAt),
-          })),
+        out(
+          `Added user ${u.name} (${u.name}@${config.domain}) with a password${u.md5Ready ? ' (SHA-256 and MD5 digest)' : ''}.`,
         );
-        return;
+      } else {
+        out(
+          `Added user ${u.name} (${u.name}@${config.domain}) without a password: ${u.name} can join only with an invite:`,
+        );
+        out(`  ${PROGRAM} invite ${u.name}`);
+        if (u.allowMd5)
+          out(
+            `MD5 digest is allowed, but works only once a password is set (${PROGRAM} user passwd ${u.name} --password-stdin).`,
+          );
       }
-      if (users.length === 0) {
-        out(`No users yet. Add one with: ${PROGRAM} invite NAME`);
-        return;
-      }
-      out(
-        table(
-          ['USER', 'PASSWORD', 'MD5', 'DEVICES', 'CREATED'],
-          users.map((u) => [
-            u.name,
-            u.hasPassword ? 'yes' : 'no',
-            u.allowMd5 ? (u.md5Ready ? 'yes' : 'needs password') : 'no',
-            String(devices.get(u.name) ?? 0),
-            formatTime(u.createdAt),
-          ]),
-        ),
-      );
     });
   });
 
+  withDataOption(user.command('list').description('list users').option('--json', 'print JSON')).action(
+    async (opts: JsonOpt) => {
+      await withData(opts, ({ store }) => {
+        const devices = new Map<string, number>();
+        for (const d of store.devices.list()) devices.set(d.user, (devices.get(d.user) ?? 0) + 1);
+        const users = store.users.list();
+        if (opts.json) {
+          printJson(
+            users.map((u) => ({
+              name: u.name,
+              hasPassword: u.hasPassword,
+              allowMd5: u.allowMd5,
+              md5Ready: u.md5Ready,
+              devices: devices.get(u.name) ?? 0,
+              createdAt: isoTime(u.createdAt),
+              passwordChangedAt: isoTime(u.passwordChangedAt),
+            })),
+          );
+          return;
+        }
+        if (users.length === 0) {
+          out(`No users yet. Add one with: ${PROGRAM} invite NAME`);
+          return;
+        }
+        out(
+          table(
+            ['USER', 'PASSWORD', 'MD5', 'DEVICES', 'CREATED'],
+            users.map((u) => [
+              u.name,
+              u.hasPassword ? 'yes' : 'no',
+              u.allowMd5 ? (u.md5Ready ? 'yes' : 'needs password') : 'no',
+              String(devices.get(u.name) ?? 0),
+              formatTime(u.createdAt),
+            ]),
+          ),
+        );
+      });
+    },
+  );
+
   withDataOption(
-    user.command('remove').argument('<name>').description('remove a user with its devices, invites and group memberships'),
+    user
+      .command('remove')
+      .argument('<name>')
+      .description('remove a user with its devices, invites and group memberships'),
   ).action(async (name: string, opts: DataOptions) => {
     await withData(opts, ({ store }) => {
       const rules = rulesNamingUser(store, name);
@@ -103,7 +127,9 @@ export function registerUser(program: Command): void {
       .option('--no-allow-md5', 'store only the SHA-256 credential (default: keep the current MD5 setting)'),
   ).action(async (name: string, opts: DataOptions & { passwordStdin?: boolean; allowMd5?: boolean }) => {
     if (!opts.passwordStdin) {
-      throw new UsageError('user passwd needs --password-stdin: the password is read from standard input, never from the command line');
+      throw new UsageError(
+        'user passwd needs --password-stdin: the password is read from standard input, never from the command line',
+      );
     }
     // Check the user exists before asking for a password.
     await withData(opts, ({ store }) => store.users.require(name));
@@ -120,7 +146,9 @@ export function registerUser(program: Command): void {
       .command('md5')
       .argument('<name>')
       .argument('<on|off>')
-      .description('allow or forbid MD5 digest for a user (legacy SIP clients); off erases the MD5 credential'),
+      .description(
+        'allow or forbid MD5 digest for a user (legacy SIP clients); off erases the MD5 credential',
+      ),
   ).action(async (name: string, onOff: string, opts: DataOptions) => {
     if (onOff !== 'on' && onOff !== 'off') throw new UsageError(`expected on or off (got '${onOff}')`);
     await withData(opts, ({ store }) => {
@@ -128,10 +156,11 @@ export function registerUser(program: Command): void {
       if (!u.allowMd5) out(`MD5 digest is off for ${u.name}; its MD5 credential was erased.`);
       else if (u.md5Ready) out(`MD5 digest is on for ${u.name}.`);
       else {
-        out(`MD5 digest is allowed for ${u.name}, but there is no MD5 credential yet: the password must be set again:`);
+        out(
+          `MD5 digest is allowed for ${u.name}, but there is no MD5 credential yet: the password must be set again:`,
+        );
         out(`  ${PROGRAM} user passwd ${u.name} --password-stdin`);
       }
     });
   });
 }
-

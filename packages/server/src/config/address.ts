@@ -62,11 +62,13 @@ export function parseHostPort(text: string, options: { allowPortZero?: boolean }
     portText = s.slice(colon + 1);
     if (host.includes(':')) bad('an IPv6 address must be written in brackets, e.g. [::1]:5061');
     if (host === '') bad('the host is missing');
-    if (ipVersion(host) !== 4 && !isHostname(host)) bad(`'${host}' is neither a host name nor an IPv4 address`);
+    if (ipVersion(host) !== 4 && !isHostname(host))
+      bad(`'${host}' is neither a host name nor an IPv4 address`);
   }
   if (!/^\d{1,5}$/.test(portText)) bad(`the port must be a number from ${allowZero ? 0 : 1} to 65535`);
   const port = Number(portText);
-  if (port > 65535 || (!allowZero && port === 0)) bad(`the port must be a number from ${allowZero ? 0 : 1} to 65535`);
+  if (port > 65535 || (!allowZero && port === 0))
+    bad(`the port must be a number from ${allowZero ? 0 : 1} to 65535`);
   return { host: host.toLowerCase(), port };
 }
 

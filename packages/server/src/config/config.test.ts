@@ -24,11 +24,14 @@ describe('parseDuration', () => {
   });
   it('rejects anything else with a clear error', () => {
     for (const bad of ['', '24', 'h', '1.5h', '-1h', '1w', '24 h', '1h 30m', 'abc']) {
-      assert.throws(() => parseDuration(bad), (e: unknown) => {
-        assert.ok(e instanceof ConfigError);
-        assert.match(e.message, /^invalid duration '.*': expected a number followed by s, m, h or d/);
-        return true;
-      });
+      assert.throws(
+        () => parseDuration(bad),
+        (e: unknown) => {
+          assert.ok(e instanceof ConfigError);
+          assert.match(e.message, /^invalid duration '.*': expected a number followed by s, m, h or d/);
+          return true;
+        },
+      );
     }
     assert.throws(() => parseDuration('99999999999999999d'), /too long/);
   });
@@ -62,7 +65,11 @@ describe('parseHostPort', () => {
       ['bad_host:1', /neither a host name nor an IPv4 address/],
     ];
     for (const [input, re] of cases) {
-      assert.throws(() => parseHostPort(input), (e: unknown) => e instanceof ConfigError && re.test(e.message), input);
+      assert.throws(
+        () => parseHostPort(input),
+        (e: unknown) => e instanceof ConfigError && re.test(e.message),
+        input,
+      );
     }
     assert.throws(() => parseHostPort('h:0', { allowPortZero: false }), /from 1 to 65535/);
   });
@@ -141,16 +148,34 @@ describe('config', () => {
       [{ ...base, sip: { port: '5061' } }, 'config.json: sip.port must be an integer from 0 to 65535'],
       [{ ...base, sip: { prot: 1 } }, "config.json: unknown key 'sip.prot'"],
       [{ ...base, version: 2 }, 'config.json: version must be 1 (got 2)'],
-      [{ ...base, domain: 'not a domain' }, 'config.json: domain must be a DNS name such as example.org (got "not a domain")'],
+      [
+        { ...base, domain: 'not a domain' },
+        'config.json: domain must be a DNS name such as example.org (got "not a domain")',
+      ],
       [{ version: 1, domain: 'example.org' }, 'config.json: hosts is required'],
       [{ ...base, hosts: [] }, 'config.json: hosts must have at least 1 entry'],
       [{ ...base, hosts: ['ok', 'bad host'] }, 'config.json: hosts[1] must be a host name or an IP address'],
       [{ ...base, hosts: ['a', 'a'] }, "config.json: hosts[1] repeats 'a'"],
-      [{ ...base, policyDefault: 'maybe' }, 'config.json: policyDefault must be one of "allow-all", "deny-all" (got "maybe")'],
-      [{ ...base, registration: { minExpires: 600, maxExpires: 60 } }, 'config.json: registration.minExpires must not exceed maxExpires (60)'],
-      [{ ...base, registration: { defaultExpires: 5000 } }, 'config.json: registration.defaultExpires must be between minExpires (60) and maxExpires (3600)'],
-      [{ ...base, invites: { defaultTtl: '1y' } }, 'config.json: invites.defaultTtl must be a duration such as 30m, 24h or 7d (got "1y")'],
-      [{ ...base, digest: { nonceTtlSeconds: 1 } }, 'config.json: digest.nonceTtlSeconds must be an integer number of seconds from 10 to 86400'],
+      [
+        { ...base, policyDefault: 'maybe' },
+        'config.json: policyDefault must be one of "allow-all", "deny-all" (got "maybe")',
+      ],
+      [
+        { ...base, registration: { minExpires: 600, maxExpires: 60 } },
+        'config.json: registration.minExpires must not exceed maxExpires (60)',
+      ],
+      [
+        { ...base, registration: { defaultExpires: 5000 } },
+        'config.json: registration.defaultExpires must be between minExpires (60) and maxExpires (3600)',
+      ],
+      [
+        { ...base, invites: { defaultTtl: '1y' } },
+        'config.json: invites.defaultTtl must be a duration such as 30m, 24h or 7d (got "1y")',
+      ],
+      [
+        { ...base, digest: { nonceTtlSeconds: 1 } },
+        'config.json: digest.nonceTtlSeconds must be an integer number of seconds from 10 to 86400',
+      ],
       [[], 'config.json: must be an object (got an array)'],
     ];
     for (const [input, expected] of cases) {
@@ -163,10 +188,18 @@ describe('config', () => {
   });
   it('loads from the data folder and explains a missing or broken file', () => {
     const dir = tempDir();
-    assert.throws(() => loadConfig(dir), /no config\.json in .*: create the data folder with `tsunagu-server init/);
+    assert.throws(
+      () => loadConfig(dir),
+      /no config\.json in .*: create the data folder with `tsunagu-server init/,
+    );
     fs.writeFileSync(dataPaths(dir).config, '{ "version": 1, ');
     assert.throws(() => loadConfig(dir), /^ConfigError: config\.json: not valid JSON/);
-    const c = createConfig({ domain: 'example.org', hosts: ['localhost', '127.0.0.1'], sipPort: 5070, policyDefault: 'deny-all' });
+    const c = createConfig({
+      domain: 'example.org',
+      hosts: ['localhost', '127.0.0.1'],
+      sipPort: 5070,
+      policyDefault: 'deny-all',
+    });
     fs.writeFileSync(dataPaths(dir).config, serialiseConfig(c));
     assert.deepEqual(loadConfig(dir), c);
     assert.equal(loadConfig(dir).sip.port, 5070);

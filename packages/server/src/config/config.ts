@@ -19,17 +19,14 @@ export const POLICY_DEFAULTS: readonly PolicyDefault[] = ['allow-all', 'deny-all
 const hostField = z
   .string()
   .refine((s) => ipVersion(s) !== 0 || isHostname(s), {
-    error: (iss) => `must be a host name or an IP address without brackets (got ${JSON.stringify(iss.input)})`,
+    error: (iss) =>
+      `must be a host name or an IP address without brackets (got ${JSON.stringify(iss.input)})`,
   })
   .transform((s) => s.toLowerCase());
 
 const portMessage = (min: number) => ({ error: `must be an integer from ${min} to 65535` });
 const portField = (min: number) =>
-  z
-    .number(portMessage(min))
-    .int(portMessage(min))
-    .min(min, portMessage(min))
-    .max(65535, portMessage(min));
+  z.number(portMessage(min)).int(portMessage(min)).min(min, portMessage(min)).max(65535, portMessage(min));
 
 const listener = (defaultHost: string, defaultPort: number) =>
   z
@@ -65,13 +62,18 @@ const domainField = z
  */
 export const configSchema = z
   .strictObject({
-    version: z.literal(1, { error: (iss) => `must be 1 (got ${JSON.stringify(iss.input)}); this tsunagu-server understands config version 1` }),
+    version: z.literal(1, {
+      error: (iss) =>
+        `must be 1 (got ${JSON.stringify(iss.input)}); this tsunagu-server understands config version 1`,
+    }),
     domain: domainField,
     realm: z
       .string()
       .min(1)
       .max(253)
-      .refine((s) => !/["\\\x00-\x1f\x7f]/.test(s), { error: 'must not contain quotes, backslashes or control characters' })
+      .refine((s) => !/["\\\x00-\x1f\x7f]/.test(s), {
+        error: 'must not contain quotes, backslashes or control characters',
+      })
       .optional(),
     hosts: z.array(hostField).min(1).max(64),
     sip: listener(DEFAULT_LISTEN_HOST, DEFAULT_SIP_PORT),
@@ -88,7 +90,11 @@ export const configSchema = z
       .prefault({})
       .superRefine((r, ctx) => {
         if (r.minExpires > r.maxExpires)
-          ctx.addIssue({ code: 'custom', path: ['minExpires'], message: `must not exceed maxExpires (${r.maxExpires})` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['minExpires'],
+            message: `must not exceed maxExpires (${r.maxExpires})`,
+          });
         else if (r.defaultExpires < r.minExpires || r.defaultExpires > r.maxExpires)
           ctx.addIssue({
             code: 'custom',
@@ -105,9 +111,15 @@ export const configSchema = z
             try {
               const ms = parseDuration(s);
               if (ms < 60_000 || ms > 365 * 86_400_000)
-                ctx.addIssue({ code: 'custom', message: `must be between 1m and 365d (got ${JSON.stringify(s)})` });
+                ctx.addIssue({
+                  code: 'custom',
+                  message: `must be between 1m and 365d (got ${JSON.stringify(s)})`,
+                });
             } catch {
-              ctx.addIssue({ code: 'custom', message: `must be a duration such as 30m, 24h or 7d (got ${JSON.stringify(s)})` });
+              ctx.addIssue({
+                code: 'custom',
+                message: `must be a duration such as 30m, 24h or 7d (got ${JSON.stringify(s)})`,
+              });
             }
           }),
       })

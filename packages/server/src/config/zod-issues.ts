@@ -20,8 +20,12 @@ export const issueMessages: z.core.$ZodErrorMap = (issue) => {
       if (issue.values.length === 1) return `must be ${JSON.stringify(issue.values[0])} (got ${got})`;
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')} (got ${got})`;
     case 'too_small':
-      if (issue.origin === 'array') return `must have at least ${String(issue.minimum)} entr${issue.minimum === 1 ? 'y' : 'ies'}`;
-      if (issue.origin === 'string') return issue.minimum === 1 ? 'must not be empty' : `must be at least ${String(issue.minimum)} characters long`;
+      if (issue.origin === 'array')
+        return `must have at least ${String(issue.minimum)} entr${issue.minimum === 1 ? 'y' : 'ies'}`;
+      if (issue.origin === 'string')
+        return issue.minimum === 1
+          ? 'must not be empty'
+          : `must be at least ${String(issue.minimum)} characters long`;
       return `must be ${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)} (got ${got})`;
     case 'too_big':
       if (issue.origin === 'array') return `must have at most ${String(issue.maximum)} entries`;
@@ -91,6 +95,7 @@ export function formatIssues(label: string, error: z.ZodError, max = 5): string 
     lines.push(where === '' ? `${label}: ${issue.message}` : `${label}: ${where} ${issue.message}`);
   }
   const shown = lines.slice(0, max);
-  if (lines.length > max) shown.push(`(${lines.length - max} more problem${lines.length - max > 1 ? 's' : ''})`);
+  if (lines.length > max)
+    shown.push(`(${lines.length - max} more problem${lines.length - max > 1 ? 's' : ''})`);
   return shown.join('; ');
 }

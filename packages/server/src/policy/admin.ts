@@ -16,14 +16,22 @@ import { normaliseMemberSelector, normaliseSelector, parseSelector } from './sel
 type DomainConfig = Pick<Config, 'domain'>;
 
 /** Appends a rule `action src → dst`; returns it with its 1-based position. */
-export function addRule(store: Store, config: DomainConfig, action: RuleAction, src: string, dst: string): StoredRule {
+export function addRule(
+  store: Store,
+  config: DomainConfig,
+  action: RuleAction,
+  src: string,
+  dst: string,
+): StoredRule {
   const s = normaliseSelector(src, config.domain);
   const d = normaliseSelector(dst, config.domain);
   return store.transaction(() => {
     for (const text of [s, d]) {
       const sel = parseSelector(text, config.domain);
       if (sel.kind === 'group' && !store.groups.get(sel.group)) {
-        throw new PolicyError(`unknown group '${sel.group}': create it first with \`tsunagu-server group add ${sel.group} MEMBER...\``);
+        throw new PolicyError(
+          `unknown group '${sel.group}': create it first with \`tsunagu-server group add ${sel.group} MEMBER...\``,
+        );
       }
     }
     return store.rules.add({ action, src: s, dst: d });
@@ -31,14 +39,24 @@ export function addRule(store: Store, config: DomainConfig, action: RuleAction, 
 }
 
 /** Adds members to a group (created if missing). Members: `bob` or `bob@b.example`. */
-export function addGroupMembers(store: Store, config: DomainConfig, group: string, members: readonly string[]) {
+export function addGroupMembers(
+  store: Store,
+  config: DomainConfig,
+  group: string,
+  members: readonly string[],
+) {
   if (members.length === 0) throw new PolicyError('name at least one member');
   const list = members.map((m) => normaliseMemberSelector(m, config.domain));
   return store.groups.addMembers(group, list);
 }
 
 /** Removes members from a group (the group stays). */
-export function removeGroupMembers(store: Store, config: DomainConfig, group: string, members: readonly string[]) {
+export function removeGroupMembers(
+  store: Store,
+  config: DomainConfig,
+  group: string,
+  members: readonly string[],
+) {
   const list = members.map((m) => {
     try {
       return normaliseMemberSelector(m, config.domain);
@@ -103,7 +121,10 @@ export class LivePolicy {
         this.policy = loadPolicy(this.store, this.config);
         this.logger?.debug({ default: this.policy.defaultAction }, 'policy reloaded');
       } catch (e) {
-        this.logger?.error({ err: (e as Error).message }, 'policy reload failed; keeping the previous policy');
+        this.logger?.error(
+          { err: (e as Error).message },
+          'policy reload failed; keeping the previous policy',
+        );
       }
     }
     return this.policy;

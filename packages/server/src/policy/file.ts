@@ -49,7 +49,10 @@ function schema(localDomain: string) {
     .strictObject({ allow: selector.optional(), deny: selector.optional(), to: selector })
     .superRefine((r, ctx) => {
       if ((r.allow === undefined) === (r.deny === undefined)) {
-        ctx.addIssue({ code: 'custom', message: `must have exactly one of "allow" or "deny" (the source), and "to"` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `must have exactly one of "allow" or "deny" (the source), and "to"`,
+        });
       }
     });
   return z
@@ -66,10 +69,15 @@ function schema(localDomain: string) {
           ctx.addIssue({
             code: 'custom',
             path: ['groups', name],
-            message: "is not a valid group name: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            message:
+              "is not a valid group name: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
           });
         } else if (seen.has(lower)) {
-          ctx.addIssue({ code: 'custom', path: ['groups', name], message: `repeats the group '${seen.get(lower)}'` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['groups', name],
+            message: `repeats the group '${seen.get(lower)}'`,
+          });
         }
         seen.set(lower, name);
         members.forEach((m, i) => {
@@ -110,7 +118,11 @@ function schema(localDomain: string) {
  * Validates a policy file's text. Every message names the file and the exact place:
  * `policy.json: rules[1].to names the unknown group 'ops' (define it under "groups")`.
  */
-export function parsePolicyFile(text: string, config: Pick<Config, 'domain'>, label = 'policy file'): PolicyDocument {
+export function parsePolicyFile(
+  text: string,
+  config: Pick<Config, 'domain'>,
+  label = 'policy file',
+): PolicyDocument {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -121,7 +133,10 @@ export function parsePolicyFile(text: string, config: Pick<Config, 'domain'>, la
   if (!r.success) throw new PolicyError(formatIssues(label, r.error));
   const groups = new Map<string, string[]>();
   for (const [name, members] of Object.entries(r.data.groups)) {
-    groups.set(name.toLowerCase(), [...new Set(members.map((m) => normaliseMemberSelector(m, config.domain)))].sort());
+    groups.set(
+      name.toLowerCase(),
+      [...new Set(members.map((m) => normaliseMemberSelector(m, config.domain)))].sort(),
+    );
   }
   const rules: RuleInput[] = r.data.rules.map((rule) => {
     const action = rule.allow !== undefined ? 'allow' : 'deny';
@@ -142,7 +157,9 @@ export function readPolicyFile(file: string, config: Pick<Config, 'domain'>): Po
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new PolicyError(code === 'ENOENT' ? `${file}: no such file` : `cannot read ${file}: ${(e as Error).message}`);
+    throw new PolicyError(
+      code === 'ENOENT' ? `${file}: no such file` : `cannot read ${file}: ${(e as Error).message}`,
+    );
   }
   return parsePolicyFile(text, config, path.basename(file));
 }
@@ -168,11 +185,14 @@ function unknownUserWarnings(store: Store, doc: PolicyDocument): string[] {
   const known = new Set(store.users.list().map((u) => u.name));
   const warnings: string[] = [];
   for (const [group, members] of doc.groups) {
-    for (const m of members) if (!m.includes('@') && !known.has(m)) warnings.push(`group '${group}' names '${m}', who is not a user (yet)`);
+    for (const m of members)
+      if (!m.includes('@') && !known.has(m))
+        warnings.push(`group '${group}' names '${m}', who is not a user (yet)`);
   }
   doc.rules.forEach((r, i) => {
     for (const s of [r.src, r.dst]) {
-      if (!s.includes('@') && !s.includes(':') && s !== '*' && !known.has(s)) warnings.push(`rule ${i + 1} names '${s}', who is not a user (yet)`);
+      if (!s.includes('@') && !s.includes(':') && s !== '*' && !known.has(s))
+        warnings.push(`rule ${i + 1} names '${s}', who is not a user (yet)`);
     }
   });
   return warnings;
@@ -185,6 +205,8 @@ export function exportPolicy(store: Store, config: Pick<Config, 'policyDefault'>
   return {
     default: store.settings.policyDefault() ?? config.policyDefault,
     groups,
-    rules: store.rules.list().map((r) => (r.action === 'allow' ? { allow: r.src, to: r.dst } : { deny: r.src, to: r.dst })),
+    rules: store.rules
+      .list()
+      .map((r) => (r.action === 'allow' ? { allow: r.src, to: r.dst } : { deny: r.src, to: r.dst })),
   };
 }

@@ -33,10 +33,29 @@ describe('selectors', () => {
     assert.equal(normaliseSelector('BOB@EXAMPLE.ORG', D), 'bob');
   });
   it('rejects anything else with the list of allowed forms', () => {
-    for (const bad of ['', '**', 'a b', 'group:', 'group:a b', 'domain:', 'domain:x_y', 'bob@', '@b.example', 'user:bob', 'bob@b@c']) {
-      assert.throws(() => parseSelector(bad), (e: unknown) => e instanceof PolicyError && e.message.startsWith(`invalid selector '${bad}'`), bad);
+    for (const bad of [
+      '',
+      '**',
+      'a b',
+      'group:',
+      'group:a b',
+      'domain:',
+      'domain:x_y',
+      'bob@',
+      '@b.example',
+      'user:bob',
+      'bob@b@c',
+    ]) {
+      assert.throws(
+        () => parseSelector(bad),
+        (e: unknown) => e instanceof PolicyError && e.message.startsWith(`invalid selector '${bad}'`),
+        bad,
+      );
     }
-    assert.throws(() => parseSelector('x!'), /expected \*, a user \(bob\), a user of another domain \(bob@b\.example\), group:NAME or domain:DOMAIN/);
+    assert.throws(
+      () => parseSelector('x!'),
+      /expected \*, a user \(bob\), a user of another domain \(bob@b\.example\), group:NAME or domain:DOMAIN/,
+    );
   });
 });
 
@@ -45,9 +64,15 @@ describe('parseAor', () => {
     assert.deepEqual(parseAor('alice', D), { user: 'alice', domain: D, local: true, key: 'alice' });
     assert.deepEqual(parseAor('Alice@Example.org', D)?.key, 'alice');
     assert.deepEqual(parseAor('<sips:alice@example.org:5061;transport=tls>', D)?.key, 'alice');
-    assert.deepEqual(parseAor('sip:bob@b.example', D), { user: 'bob', domain: 'b.example', local: false, key: 'bob@b.example' });
+    assert.deepEqual(parseAor('sip:bob@b.example', D), {
+      user: 'bob',
+      domain: 'b.example',
+      local: false,
+      key: 'bob@b.example',
+    });
     assert.equal(parseAor('sip:bob@[2001:db8::1]:5061', D)?.domain, '[2001:db8::1]');
-    for (const bad of ['', '@example.org', 'alice@', 'a b@example.org', 'Ali ce', '-x@example.org']) assert.equal(parseAor(bad, D), undefined, bad);
+    for (const bad of ['', '@example.org', 'alice@', 'a b@example.org', 'Ali ce', '-x@example.org'])
+      assert.equal(parseAor(bad, D), undefined, bad);
   });
 });
 
@@ -75,7 +100,10 @@ describe('Policy semantics', () => {
       assert.equal(p.canReach('carol', 'bob'), false);
       assert.equal(p.canReach('bob', 'carol'), true, 'deny carol → * does not stop others reaching carol');
     }
-    const p = policy('allow-all', { eng: ['alice', 'carol'] }, [allow('group:eng', 'group:eng'), deny('carol', '*')]);
+    const p = policy('allow-all', { eng: ['alice', 'carol'] }, [
+      allow('group:eng', 'group:eng'),
+      deny('carol', '*'),
+    ]);
     assert.deepEqual(p.explain('carol', 'alice'), { allowed: false, reason: 'deny-rule', rule: 2 });
     assert.deepEqual(p.explain('alice', 'carol'), { allowed: true, reason: 'allow-rule', rule: 1 });
     assert.deepEqual(p.explain('dave', 'erin'), { allowed: true, reason: 'default' });
@@ -104,23 +132,34 @@ describe('Policy semantics', () => {
     assert.equal(p.canReach('', 'bob'), false);
   });
   it('lists visible peers without the user itself', () => {
-    const p = policy('deny-all', { eng: ['alice', 'bob', 'carol'] }, [allow('group:eng', 'group:eng'), deny('alice', 'carol')]);
-    assert.deepEqual(p.visiblePeers('alice', ['alice', 'bob', 'carol', 'dave']), ['bob']);
-    assert.deepEqual(p.visiblePeers('sip:carol@example.org', ['alice@example.org', 'bob@example.org', 'carol@example.org']), [
-      'alice@example.org',
-      'bob@example.org',
+    const p = policy('deny-all', { eng: ['alice', 'bob', 'carol'] }, [
+      allow('group:eng', 'group:eng'),
+      deny('alice', 'carol'),
     ]);
+    assert.deepEqual(p.visiblePeers('alice', ['alice', 'bob', 'carol', 'dave']), ['bob']);
+    assert.deepEqual(
+      p.visiblePeers('sip:carol@example.org', ['alice@example.org', 'bob@example.org', 'carol@example.org']),
+      ['alice@example.org', 'bob@example.org'],
+    );
     assert.deepEqual(p.visiblePeers('dave', ['alice', 'bob']), []);
   });
   it('refuses to compile a rule naming an unknown group or an invalid selector', () => {
     assert.throws(() => policy('deny-all', {}, [allow('group:nope', '*')]), /rule 1: unknown group 'nope'/);
-    assert.throws(() => policy('deny-all', {}, [allow('*', '*'), deny('a b', '*')]), /rule 2: invalid selector 'a b'/);
+    assert.throws(
+      () => policy('deny-all', {}, [allow('*', '*'), deny('a b', '*')]),
+      /rule 2: invalid selector 'a b'/,
+    );
   });
   it('is fast: 1000 rules, 20 000 decisions well under a second', () => {
     const members = Array.from({ length: 500 }, (_, i) => `u${i}`);
     const rules: PolicyRule[] = [];
-    for (let i = 0; i < 1000; i++) rules.push(i % 10 === 0 ? deny(`u${i % 500}`, `group:g${i % 7}`) : allow(`group:g${i % 7}`, `u${(i * 7) % 500}`));
-    const groups = Object.fromEntries(Array.from({ length: 7 }, (_, g) => [`g${g}`, members.filter((_, i) => i % 7 === g)]));
+    for (let i = 0; i < 1000; i++)
+      rules.push(
+        i % 10 === 0 ? deny(`u${i % 500}`, `group:g${i % 7}`) : allow(`group:g${i % 7}`, `u${(i * 7) % 500}`),
+      );
+    const groups = Object.fromEntries(
+      Array.from({ length: 7 }, (_, g) => [`g${g}`, members.filter((_, i) => i % 7 === g)]),
+    );
     const p = policy('deny-all', groups, rules);
     const t = performance.now();
     let n = 0;
@@ -153,7 +192,11 @@ describe('policy file', () => {
         { action: 'deny', src: 'carol', dst: '*' },
       ],
     });
-    assert.deepEqual(parsePolicyFile('{"default":"allow-all"}', cfg), { default: 'allow-all', groups: new Map(), rules: [] });
+    assert.deepEqual(parsePolicyFile('{"default":"allow-all"}', cfg), {
+      default: 'allow-all',
+      groups: new Map(),
+      rules: [],
+    });
   });
   it('reports precise errors', () => {
     const cases: [string, string][] = [
@@ -162,15 +205,39 @@ describe('policy file', () => {
       ['{}', 'p.json: default is required'],
       ['{"default":"allow"}', 'p.json: default must be one of "allow-all", "deny-all" (got "allow")'],
       ['{"default":"deny-all","rule":[]}', "p.json: unknown key 'rule'"],
-      ['{"default":"deny-all","rules":[{"allow":"a","to":"b","from":"c"}]}', "p.json: unknown key 'rules[0].from'"],
+      [
+        '{"default":"deny-all","rules":[{"allow":"a","to":"b","from":"c"}]}',
+        "p.json: unknown key 'rules[0].from'",
+      ],
       ['{"default":"deny-all","rules":[{"allow":"a"}]}', 'p.json: rules[0].to is required'],
-      ['{"default":"deny-all","rules":[{"to":"a"}]}', 'p.json: rules[0] must have exactly one of "allow" or "deny"'],
-      ['{"default":"deny-all","rules":[{"allow":"a","deny":"b","to":"c"}]}', 'p.json: rules[0] must have exactly one of "allow" or "deny"'],
-      ['{"default":"deny-all","rules":[{"allow":"*","to":"*"},{"allow":"a b","to":"*"}]}', 'p.json: rules[1].allow must be *, a user (bob)'],
-      ['{"default":"deny-all","rules":[{"allow":"*","to":"group:ops"}]}', `p.json: rules[0].to names the unknown group 'ops' (define it under "groups")`],
-      ['{"default":"deny-all","groups":{"eng":["alice","group:x"]}}', 'p.json: groups.eng[1] must be a user (bob) or a user of another domain (bob@b.example) (got "group:x")'],
-      ['{"default":"deny-all","groups":{"eng team":[]}}', 'p.json: groups.eng team is not a valid group name'],
-      ['{"default":"deny-all","groups":{"eng":"alice"}}', 'p.json: groups.eng must be an array (got "alice")'],
+      [
+        '{"default":"deny-all","rules":[{"to":"a"}]}',
+        'p.json: rules[0] must have exactly one of "allow" or "deny"',
+      ],
+      [
+        '{"default":"deny-all","rules":[{"allow":"a","deny":"b","to":"c"}]}',
+        'p.json: rules[0] must have exactly one of "allow" or "deny"',
+      ],
+      [
+        '{"default":"deny-all","rules":[{"allow":"*","to":"*"},{"allow":"a b","to":"*"}]}',
+        'p.json: rules[1].allow must be *, a user (bob)',
+      ],
+      [
+        '{"default":"deny-all","rules":[{"allow":"*","to":"group:ops"}]}',
+        `p.json: rules[0].to names the unknown group 'ops' (define it under "groups")`,
+      ],
+      [
+        '{"default":"deny-all","groups":{"eng":["alice","group:x"]}}',
+        'p.json: groups.eng[1] must be a user (bob) or a user of another domain (bob@b.example) (got "group:x")',
+      ],
+      [
+        '{"default":"deny-all","groups":{"eng team":[]}}',
+        'p.json: groups.eng team is not a valid group name',
+      ],
+      [
+        '{"default":"deny-all","groups":{"eng":"alice"}}',
+        'p.json: groups.eng must be an array (got "alice")',
+      ],
       ['{"default":"deny-all","groups":{"eng":[],"ENG":[]}}', "p.json: groups.ENG repeats the group 'eng'"],
     ];
     for (const [text, expected] of cases) {
@@ -213,7 +280,10 @@ describe('policy in the store', () => {
       JSON.stringify({
         default: 'deny-all',
         groups: { eng: ['alice', 'bob'] },
-        rules: [{ allow: 'group:eng', to: 'group:eng' }, { deny: 'carol', to: '*' }],
+        rules: [
+          { allow: 'group:eng', to: 'group:eng' },
+          { deny: 'carol', to: '*' },
+        ],
       }),
       config,
     );
@@ -221,13 +291,19 @@ describe('policy in the store', () => {
     assert.deepEqual(r, {
       groups: 1,
       rules: 2,
-      warnings: ["group 'eng' names 'bob', who is not a user (yet)", "rule 2 names 'carol', who is not a user (yet)"],
+      warnings: [
+        "group 'eng' names 'bob', who is not a user (yet)",
+        "rule 2 names 'carol', who is not a user (yet)",
+      ],
     });
     const exported = exportPolicy(store, config);
     assert.deepEqual(exported, {
       default: 'deny-all',
       groups: { eng: ['alice', 'bob'] },
-      rules: [{ allow: 'group:eng', to: 'group:eng' }, { deny: 'carol', to: '*' }],
+      rules: [
+        { allow: 'group:eng', to: 'group:eng' },
+        { deny: 'carol', to: '*' },
+      ],
     });
     assert.deepEqual(parsePolicyFile(JSON.stringify(exported), config), doc, 'round trip');
     const p = loadPolicy(store, config);
@@ -239,21 +315,37 @@ describe('policy in the store', () => {
     addRule(store, config, 'allow', 'group:eng', '*');
     store.settings.setPolicyDefault('allow-all');
     const before = exportPolicy(store, config);
-    assert.throws(() => parsePolicyFile('{"default":"deny-all","rules":[{"allow":"group:x","to":"*"}]}', config), PolicyError);
+    assert.throws(
+      () => parsePolicyFile('{"default":"deny-all","rules":[{"allow":"group:x","to":"*"}]}', config),
+      PolicyError,
+    );
     // even a document that fails half-way through the transaction leaves everything as it was
     assert.throws(() =>
-      applyPolicy(store, { default: 'deny-all', groups: new Map([['ok', ['a']], ['bad', ['not valid!']]]), rules: [] }),
+      applyPolicy(store, {
+        default: 'deny-all',
+        groups: new Map([
+          ['ok', ['a']],
+          ['bad', ['not valid!']],
+        ]),
+        rules: [],
+      }),
     );
     assert.deepEqual(exportPolicy(store, config), before);
   });
   it('addRule normalises selectors and refuses unknown groups', () => {
     const r = addRule(store, config, 'deny', 'Carol@Example.org', 'domain:B.example');
     assert.deepEqual([r.position, r.src, r.dst], [1, 'carol', 'domain:b.example']);
-    assert.throws(() => addRule(store, config, 'allow', 'group:nope', '*'), /unknown group 'nope': create it first with `tsunagu-server group add nope MEMBER\.\.\.`/);
+    assert.throws(
+      () => addRule(store, config, 'allow', 'group:nope', '*'),
+      /unknown group 'nope': create it first with `tsunagu-server group add nope MEMBER\.\.\.`/,
+    );
     assert.throws(() => addRule(store, config, 'allow', 'a b', '*'), /invalid selector 'a b'/);
     assert.deepEqual(rulesNamingUser(store, 'carol'), [1]);
     assert.throws(() => addGroupMembers(store, config, 'g', ['*']), /invalid group member '\*'/);
-    assert.deepEqual(addGroupMembers(store, config, 'g', ['bob@example.org']), { created: true, added: ['bob'] });
+    assert.deepEqual(addGroupMembers(store, config, 'g', ['bob@example.org']), {
+      created: true,
+      added: ['bob'],
+    });
   });
   it('LivePolicy reloads when another connection changes the policy', () => {
     const live = new LivePolicy(store, config);

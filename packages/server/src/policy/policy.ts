@@ -90,7 +90,8 @@ export function parseAor(aor: string, localDomain: string): Party | undefined {
       domain = domain.replace(/:\d+$/, '');
     }
   }
-  if (user.length === 0 || user.length > 256 || domain.length === 0 || /[\s<>"@]/.test(user + domain)) return undefined;
+  if (user.length === 0 || user.length > 256 || domain.length === 0 || /[\s<>"@]/.test(user + domain))
+    return undefined;
   const local = domain === localDomain;
   if (local && !USER_NAME.test(user)) return undefined;
   return { user, domain, local, key: local ? user : `${user}@${domain}` };
@@ -119,7 +120,11 @@ export class Policy {
       );
     }
     model.rules.forEach((r, i) => {
-      const rule = { position: i + 1, src: this.matcher(r.src, groups, i + 1), dst: this.matcher(r.dst, groups, i + 1) };
+      const rule = {
+        position: i + 1,
+        src: this.matcher(r.src, groups, i + 1),
+        dst: this.matcher(r.dst, groups, i + 1),
+      };
       (r.action === 'deny' ? this.deny : this.allow).push(rule);
     });
   }
@@ -140,8 +145,10 @@ export class Policy {
     const d = parseAor(dst, this.localDomain);
     if (!s || !d) return { allowed: false, reason: 'invalid-address' };
     if (s.key === d.key) return { allowed: true, reason: 'self' };
-    for (const r of this.deny) if (r.src(s) && r.dst(d)) return { allowed: false, reason: 'deny-rule', rule: r.position };
-    for (const r of this.allow) if (r.src(s) && r.dst(d)) return { allowed: true, reason: 'allow-rule', rule: r.position };
+    for (const r of this.deny)
+      if (r.src(s) && r.dst(d)) return { allowed: false, reason: 'deny-rule', rule: r.position };
+    for (const r of this.allow)
+      if (r.src(s) && r.dst(d)) return { allowed: true, reason: 'allow-rule', rule: r.position };
     return { allowed: this.defaultAction === 'allow-all', reason: 'default' };
   }
 

@@ -16,7 +16,8 @@ export type Selector =
   | { kind: 'group'; group: string }
   | { kind: 'domain'; domain: string };
 
-export const SELECTOR_HELP = '*, a user (bob), a user of another domain (bob@b.example), group:NAME or domain:DOMAIN';
+export const SELECTOR_HELP =
+  '*, a user (bob), a user of another domain (bob@b.example), group:NAME or domain:DOMAIN';
 
 /**
  * Parses selector text, lower-casing it; `bob@<localDomain>` becomes the local user `bob`.

@@ -92,7 +92,20 @@ export class Devices {
     get: Statement<[string, string], DeviceRow>;
     byInstance: Statement<[string, string], DeviceRow>;
     userExists: Statement<[string], { realm: string }>;
-    insert: Statement<[string, string, string, DeviceKind, string, string | null, string | null, number, number | null, string | null]>;
+    insert: Statement<
+      [
+        string,
+        string,
+        string,
+        DeviceKind,
+        string,
+        string | null,
+        string | null,
+        number,
+        number | null,
+        string | null,
+      ]
+    >;
     seen: Statement<[number, string, string, string]>;
     rename: Statement<[string, string, string]>;
     reenroll: Statement<[string, string, string, string, string]>;
@@ -122,11 +135,13 @@ export class Devices {
     };
   }
 
-  /** Every device, or the devices of one user (which must exist). */
+  /**
+   * Every device, or the devices of one user. An unknown user simply has none (no exception: the
+   * proxy must answer for an unknown name exactly as for a name without devices).
+   */
   list(user?: string): Device[] {
     if (user === undefined) return this.q.all.all().map(toDevice);
-    const name = this.requireUser(user).name;
-    return this.q.byUser.all(name).map(toDevice);
+    return this.q.byUser.all(user.trim().toLowerCase()).map(toDevice);
   }
 
   get(user: string, id: string): Device | undefined {
@@ -150,7 +165,12 @@ export class Devices {
    * was seen. The first registration of an unknown instance creates a 'password' device (a device
    * that authenticated with the user's password). `name`, when given, renames the device.
    */
-  touch(user: string, instance: string, seen: { name?: string; address: string }, now = this.ctx.now()): Device {
+  touch(
+    user: string,
+    instance: string,
+    seen: { name?: string; address: string },
+    now = this.ctx.now(),
+  ): Device {
     const inst = normaliseInstance(instance);
     const address = validateAddress(seen.address);
     const name = seen.name === undefined ? undefined : normaliseDeviceName(seen.name);

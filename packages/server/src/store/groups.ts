@@ -54,13 +54,19 @@ export class Groups {
       if (list) list.push(member);
       else members.set(group_name, [member]);
     }
-    return this.q.list.all().map((g) => ({ name: g.name, members: members.get(g.name) ?? [], createdAt: g.created_at }));
+    return this.q.list
+      .all()
+      .map((g) => ({ name: g.name, members: members.get(g.name) ?? [], createdAt: g.created_at }));
   }
 
   get(name: string): Group | undefined {
     const g = this.q.get.get(name.trim().toLowerCase());
     if (!g) return undefined;
-    return { name: g.name, members: this.q.members.all(g.name).map((m) => m.member), createdAt: g.created_at };
+    return {
+      name: g.name,
+      members: this.q.members.all(g.name).map((m) => m.member),
+      createdAt: g.created_at,
+    };
   }
 
   /** Adds members, creating the group if needed. Returns whether it was created and who was new. */

@@ -4,7 +4,14 @@ export * from './names.js';
 export * from './digest.js';
 export type { User, AddUserOptions, RemovedUser } from './users.js';
 export type { Device, DeviceKind, EnrolledDevice } from './devices.js';
-export type { Invite, InviteStatus, InviteFailure, InviteAttempt, CreatedInvite, RedeemOutcome } from './invites.js';
+export type {
+  Invite,
+  InviteStatus,
+  InviteFailure,
+  InviteAttempt,
+  CreatedInvite,
+  RedeemOutcome,
+} from './invites.js';
 export type { Group } from './groups.js';
 export type { RuleAction, RuleInput, StoredRule } from './rules.js';
 export { MIGRATIONS, APPLICATION_ID } from './migrations.js';

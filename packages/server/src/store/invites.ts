@@ -84,38 +84,53 @@ export class Invites {
     pruneAttempts: Statement<[number]>;
     prune: Statement<[number, number]>;
     list: Statement<[], InviteRow>;
-    attempts: Statement<[number], { at: number; user: string; invite_id: number | null; outcome: RedeemOutcome }>;
+    attempts: Statement<
+      [number],
+      { at: number; user: string; invite_id: number | null; outcome: RedeemOutcome }
+    >;
   };
 
   constructor(private readonly ctx: StoreContext) {
     const db = ctx.db;
     this.q = {
       userExists: db.prepare('SELECT count(*) AS n FROM users WHERE name = ?'),
-      insert: db.prepare('INSERT INTO invites (user, token_sha256, created_at, expires_at) VALUES (?, ?, ?, ?)'),
+      insert: db.prepare(
+        'INSERT INTO invites (user, token_sha256, created_at, expires_at) VALUES (?, ?, ?, ?)',
+      ),
       byId: db.prepare('SELECT * FROM invites WHERE id = ?'),
       byHash: db.prepare('SELECT * FROM invites WHERE token_sha256 = ?'),
-      markRedeemed: db.prepare('UPDATE invites SET redeemed_at = ? WHERE id = ? AND redeemed_at IS NULL AND expires_at > ?'),
+      markRedeemed: db.prepare(
+        'UPDATE invites SET redeemed_at = ? WHERE id = ? AND redeemed_at IS NULL AND expires_at > ?',
+      ),
       markFailure: db.prepare(
         'UPDATE invites SET failed_attempts = failed_attempts + 1, last_failure = ?, last_failure_at = ? WHERE id = ?',
       ),
       attempt: db.prepare('INSERT INTO invite_attempts (at, user, invite_id, outcome) VALUES (?, ?, ?, ?)'),
-      pruneAttempts: db.prepare('DELETE FROM invite_attempts WHERE id <= (SELECT max(id) FROM invite_attempts) - ?'),
+      pruneAttempts: db.prepare(
+        'DELETE FROM invite_attempts WHERE id <= (SELECT max(id) FROM invite_attempts) - ?',
+      ),
       prune: db.prepare(
         'DELETE FROM invites WHERE (redeemed_at IS NOT NULL AND redeemed_at < ?) OR (redeemed_at IS NULL AND expires_at < ?)',
       ),
       list: db.prepare('SELECT * FROM invites ORDER BY created_at DESC, id DESC'),
-      attempts: db.prepare('SELECT at, user, invite_id, outcome FROM invite_attempts ORDER BY id DESC LIMIT ?'),
+      attempts: db.prepare(
+        'SELECT at, user, invite_id, outcome FROM invite_attempts ORDER BY id DESC LIMIT ?',
+      ),
     };
   }
 
   /** Creates an invite for an existing user, valid for `ttlMs`. */
   create(user: string, ttlMs: number, now = this.ctx.now()): CreatedInvite {
     if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0 || ttlMs > MAX_TTL_MS) {
-      throw new StoreError('invalid-argument', 'the invite lifetime must be more than 0 and at most 365 days');
+      throw new StoreError(
+        'invalid-argument',
+        'the invite lifetime must be more than 0 and at most 365 days',
+      );
     }
     const name = user.trim().toLowerCase();
     return this.ctx.transaction(() => {
-      if ((this.q.userExists.get(name)?.n ?? 0) === 0) throw new StoreError('no-such-user', `no such user '${name}'`);
+      if ((this.q.userExists.get(name)?.n ?? 0) === 0)
+        throw new StoreError('no-such-user', `no such user '${name}'`);
       this.q.prune.run(now - KEEP_MS, now - KEEP_MS);
       const token = randomBytes(32).toString('base64url');
       const expiresAt = now + ttlMs;
@@ -131,7 +146,9 @@ export class Invites {
    * recorded on the invite and in the attempt log for the admin).
    */
   redeem(user: string, token: string, now = this.ctx.now()): 'ok' | 'invalid' {
-    return this.ctx.transaction(() => this.redeemInTransaction(user, token, now).outcome) === 'ok' ? 'ok' : 'invalid';
+    return this.ctx.transaction(() => this.redeemInTransaction(user, token, now).outcome) === 'ok'
+      ? 'ok'
+      : 'invalid';
   }
 
   /** @internal The detailed outcome; must run inside a transaction. */
@@ -158,6 +175,8 @@ export class Invites {
 
   /** The newest redemption attempts, including those with unknown tokens. */
   attempts(limit = 100): InviteAttempt[] {
-    return this.q.attempts.all(limit).map((r) => ({ at: r.at, user: r.user, inviteId: r.invite_id, outcome: r.outcome }));
+    return this.q.attempts
+      .all(limit)
+      .map((r) => ({ at: r.at, user: r.user, inviteId: r.invite_id, outcome: r.outcome }));
   }
 }

@@ -10,7 +10,8 @@ export const USER_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const GROUP_NAME = USER_NAME;
 /** Device ids: `d-k3v9q2xa`, or a slug of the device's name (`alices-laptop`). */
 export const DEVICE_ID = /^[a-z0-9][a-z0-9-]{0,31}$/;
-const DOMAIN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const DOMAIN =
+  /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 export function isUserName(s: string): boolean {
   return USER_NAME.test(s);
@@ -46,7 +47,10 @@ export function normaliseGroupName(input: string): string {
 export function normaliseDeviceId(input: string): string {
   const id = input.trim().toLowerCase();
   if (!DEVICE_ID.test(id)) {
-    throw new StoreError('invalid-name', `invalid device id '${input}': use 1-32 letters, digits or '-', starting with a letter or digit`);
+    throw new StoreError(
+      'invalid-name',
+      `invalid device id '${input}': use 1-32 letters, digits or '-', starting with a letter or digit`,
+    );
   }
   return id;
 }
@@ -63,7 +67,10 @@ export function normaliseMember(input: string): string {
   } else if (USER_NAME.test(s.slice(0, at)) && isDomainName(s.slice(at + 1))) {
     return s;
   }
-  throw new StoreError('invalid-name', `invalid member '${input}': expected a user name (bob) or a user of another domain (bob@b.example)`);
+  throw new StoreError(
+    'invalid-name',
+    `invalid member '${input}': expected a user name (bob) or a user of another domain (bob@b.example)`,
+  );
 }
 
 const CONTROL = /[\x00-\x1f\x7f]/;
@@ -87,7 +94,10 @@ export function normaliseInstance(input: string): string {
   if (s.startsWith('"') && s.endsWith('"') && s.length >= 2) s = s.slice(1, -1);
   if (s.startsWith('<') && s.endsWith('>')) s = s.slice(1, -1);
   if (s.length === 0 || s.length > 256 || CONTROL.test(s) || /[\s<>"]/.test(s)) {
-    throw new StoreError('invalid-argument', 'invalid device instance: expected a +sip.instance URN such as <urn:uuid:…>');
+    throw new StoreError(
+      'invalid-argument',
+      'invalid device instance: expected a +sip.instance URN such as <urn:uuid:…>',
+    );
   }
   return /^urn:uuid:/i.test(s) ? s.toLowerCase() : s;
 }

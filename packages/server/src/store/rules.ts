@@ -54,7 +54,13 @@ export class Rules {
   }
 
   list(): StoredRule[] {
-    return this.q.list.all().map((r, i) => ({ position: i + 1, action: r.action, src: r.src, dst: r.dst, createdAt: r.created_at }));
+    return this.q.list.all().map((r, i) => ({
+      position: i + 1,
+      action: r.action,
+      src: r.src,
+      dst: r.dst,
+      createdAt: r.created_at,
+    }));
   }
 
   /** Appends a rule; returns it with its position. */
@@ -77,7 +83,9 @@ export class Rules {
       if (!row) {
         throw new StoreError(
           'no-such-rule',
-          rows.length === 0 ? `there is no rule ${position}: the policy has no rules` : `there is no rule ${position}: rules are numbered 1 to ${rows.length}`,
+          rows.length === 0
+            ? `there is no rule ${position}: the policy has no rules`
+            : `there is no rule ${position}: rules are numbered 1 to ${rows.length}`,
         );
       }
       this.q.remove.run(row.id);

@@ -15,7 +15,9 @@ export class Settings {
   constructor(private readonly ctx: StoreContext) {
     this.q = {
       get: ctx.db.prepare('SELECT value FROM settings WHERE key = ?'),
-      set: ctx.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+      set: ctx.db.prepare(
+        'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ),
     };
   }
 
@@ -36,7 +38,10 @@ export class Settings {
 
   setPolicyDefault(value: PolicyDefault): void {
     if (value !== 'allow-all' && value !== 'deny-all') {
-      throw new StoreError('invalid-argument', `the policy default must be allow-all or deny-all (got '${String(value)}')`);
+      throw new StoreError(
+        'invalid-argument',
+        `the policy default must be allow-all or deny-all (got '${String(value)}')`,
+      );
     }
     this.set(POLICY_DEFAULT, value);
   }

@@ -33,7 +33,11 @@ export interface OpenStoreOptions {
 }
 
 /** Applies missing migrations. Exported for tests; openStore calls it. */
-export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS, file = 'the database'): number {
+export function migrate(
+  db: Database.Database,
+  migrations: readonly Migration[] = MIGRATIONS,
+  file = 'the database',
+): number {
   const latest = migrations.length;
   migrations.forEach((m, i) => {
     if (m.version !== i + 1) throw new Error(`migration ${i} has version ${m.version}, expected ${i + 1}`);
@@ -57,7 +61,10 @@ export function migrate(db: Database.Database, migrations: readonly Migration[] 
     try {
       step.immediate();
     } catch (e) {
-      throw new StoreError('migration-failed', `${file}: migration ${m.version} (${m.description}) failed: ${(e as Error).message}`);
+      throw new StoreError(
+        'migration-failed',
+        `${file}: migration ${m.version} (${m.description}) failed: ${(e as Error).message}`,
+      );
     }
   }
   return db.pragma('user_version', { simple: true }) as number;
@@ -207,7 +214,8 @@ export function openStore(file: string, options: OpenStoreOptions = {}): Store {
     if (version > latest) migrate(db, options.migrations ?? MIGRATIONS, file); // throws, before any write
     db.pragma('busy_timeout = 5000');
     const mode = db.pragma('journal_mode = WAL', { simple: true });
-    if (mode !== 'wal') throw new StoreError('not-tsunagu', `${file}: cannot switch to WAL mode (got ${String(mode)})`);
+    if (mode !== 'wal')
+      throw new StoreError('not-tsunagu', `${file}: cannot switch to WAL mode (got ${String(mode)})`);
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     return new Store(db, file, options);

@@ -56,7 +56,8 @@ export function validatePassword(password: string): void {
   if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) {
     throw new StoreError('invalid-argument', `the password must be at most ${MAX_PASSWORD_BYTES} bytes`);
   }
-  if (/[\r\n\x00]/.test(password)) throw new StoreError('invalid-argument', 'the password must not contain line breaks or NUL');
+  if (/[\r\n\x00]/.test(password))
+    throw new StoreError('invalid-argument', 'the password must not contain line breaks or NUL');
 }
 
 function toUser(r: UserRow): User {

@@ -67,6 +67,8 @@ export class SipTestClient {
   #cseq = 1;
   #nc = 0;
   readonly closed: Promise<void>;
+  /** Takes incoming requests before anything else when set (load generators answer from here). */
+  onRequest: ((req: SipRequest) => boolean) | undefined;
   /** Requests answered 200 automatically on arrival. */
   autoAnswer = new Set<string>(['NOTIFY', 'OPTIONS']);
 
@@ -96,6 +98,7 @@ export class SipTestClient {
         minVersion: 'TLSv1.2',
         ...(opts.cert ? { cert: opts.cert, key: opts.key } : {}),
       });
+      socket.setNoDelay(true);
       socket.once('secureConnect', () => resolve(new SipTestClient(socket, opts)));
       socket.once('error', reject);
     });
@@ -300,6 +303,7 @@ export class SipTestClient {
       }
       return;
     }
+    if (this.onRequest?.(msg)) return;
     // NOTIFY and OPTIONS are answered at once (a test may still wait for them and read them).
     if (this.autoAnswer.has(msg.method)) this.respond(msg, 200);
     const w = this.#waiters.find((x) => x.match(msg));

@@ -85,6 +85,8 @@ export async function listenTls(
   });
 
   server.on('secureConnection', (socket) => {
+    // Signalling is small request/response messages: Nagle's algorithm would add delayed-ACK stalls.
+    socket.setNoDelay(true);
     const conn = new TlsConnection(socket, limits.maxQueuedBytes);
     live.add(conn);
     const clog = log.child({ conn: conn.id, remote: `${conn.remote.address}:${conn.remote.port}` });

@@ -101,6 +101,7 @@ export async function listenWss(
       return;
     }
     const sock = req.socket;
+    sock.setNoDelay(true);
     const conn = new WsConnection(
       ws,
       { address: plainAddress(sock.remoteAddress), port: sock.remotePort ?? 0 },
