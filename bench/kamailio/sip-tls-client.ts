@@ -61,7 +61,7 @@ function parse(raw: string, body: string): SipMessage {
   }
   const st = /^SIP\/2\.0 (\d{3})/.exec(first);
   const m: SipMessage = { first, status: st ? Number(st[1]) : 0, method: '', headers, body };
-  m.method = st ? (hdr(m, 'CSeq') ?? '').split(/\s+/)[1] ?? '' : first.split(' ')[0]!;
+  m.method = st ? ((hdr(m, 'CSeq') ?? '').split(/\s+/)[1] ?? '') : first.split(' ')[0]!;
   return m;
 }
 
@@ -92,7 +92,8 @@ class Conn {
   private onData(d: Buffer) {
     this.buf = Buffer.concat([this.buf, d]);
     for (;;) {
-      while (this.buf.length >= 2 && this.buf[0] === 13 && this.buf[1] === 10) this.buf = this.buf.subarray(2); // keepalive CRLF
+      while (this.buf.length >= 2 && this.buf[0] === 13 && this.buf[1] === 10)
+        this.buf = this.buf.subarray(2); // keepalive CRLF
       const end = this.buf.indexOf('\r\n\r\n');
       if (end < 0) return;
       const head = this.buf.subarray(0, end).toString();
@@ -148,7 +149,12 @@ function digest(chal: string, user: string, pw: string, method: string, uri: str
   const H = (s: string) => createHash(hname).update(s).digest('hex');
   const ha1 = H(`${user}:${p.realm}:${pw}`);
   const ha2 = H(`${method}:${uri}`);
-  const qop = p.qop?.split(',').map((s) => s.trim()).includes('auth') ? 'auth' : undefined;
+  const qop = p.qop
+    ?.split(',')
+    .map((s) => s.trim())
+    .includes('auth')
+    ? 'auth'
+    : undefined;
   const cnonce = tok();
   const ncs = nc.toString(16).padStart(8, '0');
   const resp = qop ? H(`${ha1}:${p.nonce}:${ncs}:${cnonce}:${qop}:${ha2}`) : H(`${ha1}:${p.nonce}:${ha2}`);
@@ -171,14 +177,25 @@ class UA {
   }
 
   /** Send, and answer one 401/407 challenge with digest credentials. */
-  async authed(method: string, ruri: string, hs: (cseq: number) => [string, string][], body = '', ackOn407 = false) {
+  async authed(
+    method: string,
+    ruri: string,
+    hs: (cseq: number) => [string, string][],
+    body = '',
+    ackOn407 = false,
+  ) {
     let r = await this.conn.request(`${method} ${ruri} SIP/2.0`, [this.conn.via(), ...hs(1)], body);
     if (r.status !== 401 && r.status !== 407) return r;
     if (ackOn407) {
       // ACK for the non-2xx final response: same Via/branch as the INVITE.
       this.conn.send(
         serialize(`ACK ${ruri} SIP/2.0`, [
-          ['Via', hdr(r, 'Via')!.replace(/;received=[^;]*/, '').replace(/;rport=\d+/, ';rport')],
+          [
+            'Via',
+            hdr(r, 'Via')!
+              .replace(/;received=[^;]*/, '')
+              .replace(/;rport=\d+/, ';rport'),
+          ],
           ['Max-Forwards', '70'],
           ['From', hdr(r, 'From')!],
           ['To', hdr(r, 'To')!],
@@ -236,7 +253,11 @@ async function runCall() {
         const rr = hdrAll(m, 'Record-Route').map((v): [string, string] => ['Record-Route', v]);
         b.conn.send(serialize('SIP/2.0 180 Ringing', [...base, ...rr, ['Contact', b.contact]]));
         b.conn.send(
-          serialize('SIP/2.0 200 OK', [...base, ...rr, ['Contact', b.contact], ['Content-Type', 'application/sdp']], SDP),
+          serialize(
+            'SIP/2.0 200 OK',
+            [...base, ...rr, ['Contact', b.contact], ['Content-Type', 'application/sdp']],
+            SDP,
+          ),
         );
       } else if (m.method === 'BYE') {
         b.conn.send(serialize('SIP/2.0 200 OK', base));
@@ -280,7 +301,10 @@ async function runCall() {
   ];
   a.conn.send(serialize(`ACK ${target} SIP/2.0`, dlg('2 ACK')));
   const bye = await a.conn.request(`BYE ${target} SIP/2.0`, dlg('3 BYE'));
-  await Promise.race([done, new Promise((_, rej) => setTimeout(() => rej(new Error('callee saw no BYE')), 5000))]);
+  await Promise.race([
+    done,
+    new Promise((_, rej) => setTimeout(() => rej(new Error('callee saw no BYE')), 5000)),
+  ]);
   if (bye.status !== 200) throw new Error(`BYE -> ${bye.first}`);
   if (seen.join(',') !== 'INVITE,ACK,BYE') throw new Error(`callee saw ${seen.join(',')}`);
   console.log(
@@ -328,7 +352,12 @@ async function runRegister() {
   process.exitCode = failed ? 1 : 0;
 }
 
-(mode === 'call' ? runCall() : mode === 'register' ? runRegister() : Promise.reject(new Error('mode: register|call')))
+(mode === 'call'
+  ? runCall()
+  : mode === 'register'
+    ? runRegister()
+    : Promise.reject(new Error('mode: register|call'))
+)
   .then(() => process.exit(process.exitCode ?? 0))
   .catch((e: unknown) => {
     console.error(`FAIL: ${e instanceof Error ? e.message : String(e)}`);

@@ -115,7 +115,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const ctx: ServerContext = {
     domain: config.domain,
-    localHosts: new Set([config.domain, ...config.hosts]),
+    // IPv6 addresses appear bracketed in URIs (RFC 5118).
+    localHosts: new Set([config.domain, ...config.hosts, ...config.hosts.filter((h) => h.includes(':')).map((h) => `[${h}]`)]),
     advertised: '', // set once the SIP port is known
     log: log.child({ module: 'sip' }),
     directory,
@@ -143,7 +144,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const sip = await listenTls(sipAddr.host, sipAddr.port, creds, transportLimits, events, log.child({ module: 'tls' }));
   const advertisedHost = config.hosts[0] ?? config.domain;
   ctx.advertised = formatHostPort({ host: advertisedHost, port: sip.address.port });
-  ctx.localHosts.add(sip.address.address);
+  ctx.localHosts.add(sip.address.address.includes(':') ? `[${sip.address.address}]` : sip.address.address);
   let wss: Awaited<ReturnType<typeof listenWss>> | undefined;
   let admin: Awaited<ReturnType<typeof listenAdmin>> | undefined;
   try {

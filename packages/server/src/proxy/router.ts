@@ -169,17 +169,22 @@ export class Router {
     if (!invite.final) invite.onCancel?.();
   }
 
-  /** Pops our own Route (loose routing, RFC 3261 §16.4) and returns its flow pair, if it is ours. */
+  /**
+   * Pops the Route entries that name this server (loose routing, RFC 3261 §16.4: an outbound-proxy
+   * Route, or our own Record-Route coming back) and returns the dialog's flow pair if one was ours.
+   */
   #ourRoute(req: SipRequest): string | undefined {
-    const top = headerValues(req, 'Route')[0];
-    if (!top) return undefined;
-    const uri = parseUri(parseNameAddr(top)?.uri ?? '');
-    if (!uri) return undefined;
-    const hostPort = uri.port ? `${uri.host}:${uri.port}` : uri.host;
-    const flow = uri.params[FLOW_PARAM];
-    if (hostPort !== this.ctx.advertised || typeof flow !== 'string') return undefined;
-    shiftHeaderValue(req, 'Route');
-    return flow;
+    let flow: string | undefined;
+    for (;;) {
+      const top = headerValues(req, 'Route')[0];
+      const uri = top ? parseUri(parseNameAddr(top)?.uri ?? '') : undefined;
+      if (!uri) return flow;
+      const hostPort = uri.port ? `${uri.host}:${uri.port}` : uri.host;
+      if (hostPort !== this.ctx.advertised && !this.ctx.localHosts.has(uri.host)) return flow;
+      shiftHeaderValue(req, 'Route');
+      const f = uri.params[FLOW_PARAM];
+      if (typeof f === 'string') flow = f;
+    }
   }
 
   /**
