@@ -21,7 +21,8 @@
 #   FOREGROUND=0         1: exec kamailio in the foreground (-DD -E, logs to stderr)
 #   TLS_CERT, TLS_KEY    use this cert/key instead of generating a CA + cert
 #                        (e.g. the same cert as our server, for like-for-like)
-#   CERT_KEY_ALG=ec      ec (P-256) | rsa (2048) for generated keys
+#   CERT_KEY_ALG=rsa     rsa (2048, like our server's CA) | ec (P-256) for the
+#                        generated keys; the key type dominates handshake cost
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -38,7 +39,7 @@ PKG_MB=${PKG_MB:-16}
 DEBUG=${DEBUG:-1}
 CHILDREN=${CHILDREN:-1}
 FOREGROUND=${FOREGROUND:-0}
-CERT_KEY_ALG=${CERT_KEY_ALG:-ec}
+CERT_KEY_ALG=${CERT_KEY_ALG:-rsa}
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 case $AUTH_ALGO in SHA-256 | MD5) ;; *)
@@ -63,11 +64,14 @@ fi
 
 # ---------------------------------------------------------------- TLS cert
 newkey() { # $1 = output file
-	if [ "$CERT_KEY_ALG" = rsa ]; then
-		openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1" 2>/dev/null
-	else
-		openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null
-	fi
+	case $CERT_KEY_ALG in
+	rsa) openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1" 2>/dev/null ;;
+	ec) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null ;;
+	*)
+		echo "CERT_KEY_ALG must be rsa or ec" >&2
+		exit 2
+		;;
+	esac
 }
 if [ -n "${TLS_CERT:-}" ]; then
 	cp "$TLS_CERT" server.crt

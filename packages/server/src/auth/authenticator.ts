@@ -4,7 +4,7 @@ import { headerInstances, type Header, type SipRequest, type SipResponse } from 
 import { createResponse } from '../sip/response.js';
 import { parseAuthHeader } from '../sip/uri.js';
 import type { Connection, Identity } from '../transport/connection.js';
-import { DigestAuthenticator, parseDigestParams, type DigestCredentials } from './digest.js';
+import { algorithmsFor, DigestAuthenticator, parseDigestParams, type DigestCredentials } from './digest.js';
 import { FailureThrottle } from './throttle.js';
 
 /** Looks up digest credentials; `undefined` for unknown usernames and removed devices. */
@@ -60,9 +60,8 @@ export class Authenticator {
     }
 
     const challenge = (stale = false): AuthOutcome => {
-      const allowMd5 = this.lookup(claimedUser)?.allowMd5 ?? false;
       const headers: Header[] = this.digest
-        .challenges(allowMd5, stale)
+        .challenges(algorithmsFor(this.lookup(claimedUser)?.credentials), stale)
         .map((value) => ({ name: challengeHeader, value }));
       return { response: createResponse(req, challengeStatus, headers) };
     };

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { computeHa1, computeResponse, DigestAuthenticator, type DigestAlgorithm, type DigestParams } from './digest.js';
+import { algorithmsFor, computeHa1, computeResponse, DigestAuthenticator, type DigestAlgorithm, type DigestCredentials, type DigestParams } from './digest.js';
 
 const realm = 'example.org';
 const creds = (alg: DigestAlgorithm[] = ['SHA-256']) => ({
@@ -39,22 +39,21 @@ test('RFC 7616 §3.9.1 SHA-256 example response', () => {
   assert.equal(r, '753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1');
 });
 
-test('offers SHA-256 first, MD5 only when allowed', () => {
+test('offers SHA-256 first, MD5 only when allowed, MD5 alone only for a legacy client', () => {
   const d = new DigestAuthenticator(realm, 60_000);
-  assert.deepEqual(
-    d.challenges(false).map((c) => /algorithm=([\w-]+)/.exec(c)![1]),
-    ['SHA-256'],
-  );
-  assert.deepEqual(
-    d.challenges(true).map((c) => /algorithm=([\w-]+)/.exec(c)![1]),
-    ['SHA-256', 'MD5'],
-  );
-  assert.match(d.challenges(false, true)[0]!, /stale=true/);
+  const algs = (c: DigestCredentials | undefined) =>
+    d.challenges(algorithmsFor(c)).map((x) => /algorithm=([\w-]+)/.exec(x)![1]);
+  assert.deepEqual(algs(undefined), ['SHA-256']);
+  assert.deepEqual(algs(creds().credentials), ['SHA-256']);
+  assert.deepEqual(algs(creds(['SHA-256', 'MD5']).credentials), ['SHA-256', 'MD5']);
+  assert.deepEqual(algs({ ...creds(['SHA-256', 'MD5']).credentials, md5Only: true }), ['MD5']);
+  assert.deepEqual(algs({ ...creds().credentials, md5Only: true }), ['SHA-256'], 'no MD5 HA1, no MD5');
+  assert.match(d.challenges(['SHA-256'], true)[0]!, /stale=true/);
 });
 
 test('accepts the right password and refuses a wrong one', () => {
   const d = new DigestAuthenticator(realm, 60_000);
-  const nonce = nonceOf(d.challenges(false)[0]!);
+  const nonce = nonceOf(d.challenges(['SHA-256'])[0]!);
   assert.deepEqual(d.verify('REGISTER', answer(nonce), () => creds()), { ok: true, credentials: creds().credentials });
   const wrong = d.verify('REGISTER', answer(nonce, { password: 'guess', nc: '00000002' }), () => creds());
   assert.deepEqual(wrong, { ok: false, reason: 'wrong-credentials' });
@@ -66,14 +65,14 @@ test('accepts the right password and refuses a wrong one', () => {
 
 test('MD5 is refused unless the user allows it', () => {
   const d = new DigestAuthenticator(realm, 60_000);
-  const nonce = nonceOf(d.challenges(true)[0]!);
+  const nonce = nonceOf(d.challenges(['SHA-256', 'MD5'])[0]!);
   assert.equal(d.verify('REGISTER', answer(nonce, { alg: 'MD5' }), () => creds()).ok, false);
   assert.equal(d.verify('REGISTER', answer(nonce, { alg: 'MD5', nc: '00000002' }), () => creds(['SHA-256', 'MD5'])).ok, true);
 });
 
 test('a replayed nonce-count is refused', () => {
   const d = new DigestAuthenticator(realm, 60_000);
-  const nonce = nonceOf(d.challenges(false)[0]!);
+  const nonce = nonceOf(d.challenges(['SHA-256'])[0]!);
   assert.equal(d.verify('REGISTER', answer(nonce), () => creds()).ok, true);
   assert.deepEqual(d.verify('REGISTER', answer(nonce), () => creds()), { ok: false, reason: 'replay' });
   assert.equal(d.verify('REGISTER', answer(nonce, { nc: '00000002' }), () => creds()).ok, true);
@@ -82,11 +81,11 @@ test('a replayed nonce-count is refused', () => {
 test('an expired nonce is stale, a forged or foreign one too, but only with the right password', () => {
   let now = 1_000_000;
   const d = new DigestAuthenticator(realm, 1000, () => now);
-  const nonce = nonceOf(d.challenges(false)[0]!);
+  const nonce = nonceOf(d.challenges(['SHA-256'])[0]!);
   now += 1001;
   assert.deepEqual(d.verify('REGISTER', answer(nonce), () => creds()), { ok: false, reason: 'stale' });
   const other = new DigestAuthenticator(realm, 1000, () => now);
-  const foreign = nonceOf(other.challenges(false)[0]!);
+  const foreign = nonceOf(other.challenges(['SHA-256'])[0]!);
   assert.deepEqual(d.verify('REGISTER', answer(foreign), () => creds()), { ok: false, reason: 'stale' });
   assert.deepEqual(d.verify('REGISTER', answer(foreign, { password: 'x' }), () => creds()), {
     ok: false,
@@ -96,7 +95,7 @@ test('an expired nonce is stale, a forged or foreign one too, but only with the 
 
 test('malformed answers: no qop, bad nc, other realm, unknown algorithm', () => {
   const d = new DigestAuthenticator(realm, 60_000);
-  const nonce = nonceOf(d.challenges(false)[0]!);
+  const nonce = nonceOf(d.challenges(['SHA-256'])[0]!);
   const good = answer(nonce);
   const noQop: DigestParams = { ...good };
   delete noQop.qop;

@@ -14,6 +14,13 @@ export interface DigestCredentials {
   user: string;
   deviceId?: string;
   ha1: { 'SHA-256': string; MD5?: string };
+  md5Only?: boolean;
+}
+
+/** What to offer a user: SHA-256, then MD5 if allowed (RFC 8760 order), or MD5 alone for a legacy client. */
+export function algorithmsFor(c: DigestCredentials | undefined): DigestAlgorithm[] {
+  if (c?.md5Only && c.ha1.MD5) return ['MD5'];
+  return c?.ha1.MD5 ? ['SHA-256', 'MD5'] : ['SHA-256'];
 }
 
 export interface DigestParams {
@@ -84,10 +91,9 @@ export class DigestAuthenticator {
   }
 
   /** `WWW-Authenticate`/`Proxy-Authenticate` values, most preferred first (RFC 8760 §2.4). */
-  challenges(allowMd5: boolean, stale = false): string[] {
+  challenges(algorithms: readonly DigestAlgorithm[], stale = false): string[] {
     const nonce = this.newNonce();
-    const algs: DigestAlgorithm[] = allowMd5 ? ['SHA-256', 'MD5'] : ['SHA-256'];
-    return algs.map(
+    return algorithms.map(
       (alg) =>
         `Digest realm="${this.realm}", nonce="${nonce}", algorithm=${alg}, qop="auth"` +
         (stale ? ', stale=true' : ''),

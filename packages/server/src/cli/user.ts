@@ -30,19 +30,20 @@ export function registerUser(program: Command): void {
       .argument('<name>', 'user name: lower-case letters, digits, ".", "_", "-"')
       .description('add a user; without a password the user can join only with an invite')
       .option('--password-stdin', 'read the password from standard input (one line)')
-      .option('--allow-md5', 'also allow MD5 digest, for legacy SIP clients (SHA-256 is always allowed)'),
-  ).action(async (name: string, opts: DataOptions & { passwordStdin?: boolean; allowMd5?: boolean }) => {
+      .option('--allow-md5', 'also allow MD5 digest, for legacy SIP clients (SHA-256 is always allowed)')
+      .option('--md5-only', 'challenge with MD5 alone, for legacy clients that give up on SHA-256 (implies --allow-md5)'),
+  ).action(async (name: string, opts: DataOptions & { passwordStdin?: boolean; allowMd5?: boolean; md5Only?: boolean }) => {
     const password = opts.passwordStdin ? await readPassword(name.toLowerCase()) : undefined;
     await withData(opts, ({ store, config }) => {
       const u = store.users.add(name, {
         realm: config.realm,
         ...(password !== undefined ? { password } : {}),
         allowMd5: opts.allowMd5 ?? false,
+        md5Only: opts.md5Only ?? false,
       });
       if (u.hasPassword) {
-        out(
-          `Added user ${u.name} (${u.name}@${config.domain}) with a password${u.md5Ready ? ' (SHA-256 and MD5 digest)' : ''}.`,
-        );
+        const digest = u.md5Only ? ' (MD5 digest only, for a legacy client)' : u.md5Ready ? ' (SHA-256 and MD5 digest)' : '';
+        out(`Added user ${u.name} (${u.name}@${config.domain}) with a password${digest}.`);
       } else {
         out(
           `Added user ${u.name} (${u.name}@${config.domain}) without a password: ${u.name} can join only with an invite:`,
@@ -69,6 +70,7 @@ export function registerUser(program: Command): void {
               hasPassword: u.hasPassword,
               allowMd5: u.allowMd5,
               md5Ready: u.md5Ready,
+              md5Only: u.md5Only,
               devices: devices.get(u.name) ?? 0,
               createdAt: isoTime(u.createdAt),
               passwordChangedAt: isoTime(u.passwordChangedAt),
@@ -86,7 +88,7 @@ export function registerUser(program: Command): void {
             users.map((u) => [
               u.name,
               u.hasPassword ? 'yes' : 'no',
-              u.allowMd5 ? (u.md5Ready ? 'yes' : 'needs password') : 'no',
+              u.allowMd5 ? (u.md5Ready ? (u.md5Only ? 'only' : 'yes') : 'needs password') : 'no',
               String(devices.get(u.name) ?? 0),
               formatTime(u.createdAt),
             ]),
@@ -145,14 +147,18 @@ export function registerUser(program: Command): void {
     user
       .command('md5')
       .argument('<name>')
-      .argument('<on|off>')
+      .argument('<on|off|only>')
       .description(
-        'allow or forbid MD5 digest for a user (legacy SIP clients); off erases the MD5 credential',
+        'allow (on) or forbid (off) MD5 digest for a user (legacy SIP clients), or offer it alone (only: for clients that give up on a SHA-256 challenge); off erases the MD5 credential',
       ),
   ).action(async (name: string, onOff: string, opts: DataOptions) => {
-    if (onOff !== 'on' && onOff !== 'off') throw new UsageError(`expected on or off (got '${onOff}')`);
+    if (onOff !== 'on' && onOff !== 'off' && onOff !== 'only') {
+      throw new UsageError(`expected on, off or only (got '${onOff}')`);
+    }
     await withData(opts, ({ store }) => {
-      const u = store.users.setAllowMd5(name, onOff === 'on');
+      let u = store.users.setAllowMd5(name, onOff !== 'off');
+      if (u.allowMd5) u = store.users.setMd5Only(name, onOff === 'only');
+      if (u.md5Only) out(`${u.name} is challenged with MD5 alone.`);
       if (!u.allowMd5) out(`MD5 digest is off for ${u.name}; its MD5 credential was erased.`);
       else if (u.md5Ready) out(`MD5 digest is on for ${u.name}.`);
       else {

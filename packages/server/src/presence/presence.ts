@@ -227,7 +227,7 @@ export class Presence {
   }
 
   #contact(): Header {
-    return { name: 'Contact', value: `<sips:${this.ctx.advertised}>` };
+    return { name: 'Contact', value: `<sip:${this.ctx.advertised};transport=tls>` };
   }
 
   #drop(sub: Subscription): void {

@@ -10,7 +10,7 @@ import {
 } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import { newBranch, type ServerTransaction } from '../transaction/transactions.js';
-import type { Connection } from '../transport/connection.js';
+import { formatEndpoint, type Connection } from '../transport/connection.js';
 import type { ServerContext } from './context.js';
 import { addObservedAddress, assertIdentity } from './identity.js';
 
@@ -23,8 +23,13 @@ export interface Target {
 /** Record-Route URI parameter naming the two flows of a dialog (see docs/protocol.md, "Dialogs"). */
 export const FLOW_PARAM = 'tsu';
 
-export function recordRouteFor(ctx: ServerContext, a: Connection, b: Connection): string {
-  return `<sips:${ctx.advertised};lr;${FLOW_PARAM}=${a.id}.${b.id}>`;
+/**
+ * Our Record-Route for a dialog between connections `a` (where the request came from) and `b`: the
+ * address `a` reached us at — certainly routable for it, with no DNS needed — and both flow ids.
+ */
+export function recordRouteFor(a: Connection, b: Connection): string {
+  const transport = a.transport === 'WSS' ? 'ws' : 'tls';
+  return `<sip:${formatEndpoint(a.local)};transport=${transport};lr;${FLOW_PARAM}=${a.id}.${b.id}>`;
 }
 
 /** Our Via for a request going down `conn`. */
@@ -89,7 +94,7 @@ export function forward(
     const fwd = cloneMessage(req);
     if (opts.retarget) fwd.uri = target.uri;
     decrementMaxForwards(fwd);
-    if (opts.recordRoute) prependHeader(fwd, 'Record-Route', recordRouteFor(ctx, from, target.conn));
+    if (opts.recordRoute) prependHeader(fwd, 'Record-Route', recordRouteFor(from, target.conn));
     assertIdentity(fwd, from.identity);
     if (isInvite) addObservedAddress(fwd, from);
     const branch = newBranch();

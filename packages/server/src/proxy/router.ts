@@ -179,10 +179,10 @@ export class Router {
       const top = headerValues(req, 'Route')[0];
       const uri = top ? parseUri(parseNameAddr(top)?.uri ?? '') : undefined;
       if (!uri) return flow;
-      const hostPort = uri.port ? `${uri.host}:${uri.port}` : uri.host;
-      if (hostPort !== this.ctx.advertised && !this.ctx.localHosts.has(uri.host)) return flow;
-      shiftHeaderValue(req, 'Route');
       const f = uri.params[FLOW_PARAM];
+      // Our Record-Route carries the flow pair (its random ids are checked against the sender below).
+      if (typeof f !== 'string' && !this.ctx.localHosts.has(uri.host)) return flow;
+      shiftHeaderValue(req, 'Route');
       if (typeof f === 'string') flow = f;
     }
   }

@@ -103,6 +103,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    description: 'users.md5_only: offer only an MD5 challenge, for legacy clients',
+    sql: /* sql */ `
+      -- Some legacy clients (baresip 1.0, SIPp 3.6) give up on a challenge list that starts with an
+      -- algorithm they do not know, instead of taking the first they support (RFC 8760 §2.4).
+      ALTER TABLE users ADD COLUMN md5_only INTEGER NOT NULL DEFAULT 0 CHECK (md5_only IN (0, 1));
+    `,
+  },
 ];
 
 /** 'TSNG': marks the file as a Tsunagu database (PRAGMA application_id). */

@@ -21,6 +21,8 @@ export interface Credentials {
   deviceId?: string;
   /** HA1 per algorithm, lower-case hex. MD5 only when the user allows it and has an MD5 HA1. */
   ha1: { 'SHA-256': string; MD5?: string };
+  /** Challenge with MD5 alone (a legacy client the admin marked so). */
+  md5Only?: boolean;
 }
 
 export interface OpenStoreOptions {
@@ -140,7 +142,7 @@ export class Store {
       if (!row || row.ha1_sha256 === null || row.realm !== realm) return undefined;
       const ha1: Credentials['ha1'] = { 'SHA-256': row.ha1_sha256 };
       if (row.allow_md5 === 1 && row.ha1_md5 !== null) ha1.MD5 = row.ha1_md5;
-      return { user: digestUsername, ha1 };
+      return { user: digestUsername, ha1, ...(row.md5_only === 1 && ha1.MD5 ? { md5Only: true } : {}) };
     }
     const user = digestUsername.slice(0, slash);
     const deviceId = digestUsername.slice(slash + 1);

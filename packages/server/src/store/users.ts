@@ -12,6 +12,8 @@ export interface User {
   allowMd5: boolean;
   /** allowMd5 is on and an MD5 HA1 exists (i.e. the password was set while MD5 was allowed). */
   md5Ready: boolean;
+  /** Challenge with MD5 alone (legacy clients that reject a SHA-256 challenge); implies allowMd5. */
+  md5Only: boolean;
   createdAt: number;
   passwordChangedAt: number | null;
 }
@@ -22,6 +24,8 @@ export interface AddUserOptions {
   password?: string;
   /** Also keep an MD5 HA1, for legacy SIP clients that cannot do SHA-256 digest (RFC 8760). */
   allowMd5?: boolean;
+  /** Offer only MD5 (implies allowMd5). */
+  md5Only?: boolean;
 }
 
 export interface RemovedUser {
@@ -37,6 +41,7 @@ interface UserRow {
   ha1_sha256: string | null;
   ha1_md5: string | null;
   allow_md5: number;
+  md5_only: number;
   created_at: number;
   password_changed_at: number | null;
 }
@@ -47,6 +52,7 @@ export interface UserCredentialRow {
   ha1_sha256: string | null;
   ha1_md5: string | null;
   allow_md5: number;
+  md5_only: number;
 }
 
 const MAX_PASSWORD_BYTES = 1024;
@@ -67,6 +73,7 @@ function toUser(r: UserRow): User {
     hasPassword: r.ha1_sha256 !== null,
     allowMd5: r.allow_md5 === 1,
     md5Ready: r.allow_md5 === 1 && r.ha1_md5 !== null,
+    md5Only: r.md5_only === 1,
     createdAt: r.created_at,
     passwordChangedAt: r.password_changed_at,
   };
@@ -80,10 +87,11 @@ export class Users {
   private readonly q: {
     get: Statement<[string], UserRow>;
     list: Statement<[], UserRow>;
-    insert: Statement<[string, string, string | null, string | null, number, number, number | null]>;
-    setPassword: Statement<[string, string, string | null, number, number, string]>;
+    insert: Statement<[string, string, string | null, string | null, number, number, number, number | null]>;
+    setPassword: Statement<[string, string, string | null, number, number, number, string]>;
     setAllowMd5: Statement<[number, string]>;
     dropMd5: Statement<[string]>;
+    setMd5Only: Statement<[number, string]>;
     remove: Statement<[string]>;
     countDevices: Statement<[string], { n: number }>;
     countInvites: Statement<[string], { n: number }>;
@@ -97,18 +105,19 @@ export class Users {
       get: db.prepare('SELECT * FROM users WHERE name = ?'),
       list: db.prepare('SELECT * FROM users ORDER BY name'),
       insert: db.prepare(
-        'INSERT INTO users (name, realm, ha1_sha256, ha1_md5, allow_md5, created_at, password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO users (name, realm, ha1_sha256, ha1_md5, allow_md5, md5_only, created_at, password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       setPassword: db.prepare(
-        'UPDATE users SET realm = ?, ha1_sha256 = ?, ha1_md5 = ?, allow_md5 = ?, password_changed_at = ? WHERE name = ?',
+        'UPDATE users SET realm = ?, ha1_sha256 = ?, ha1_md5 = ?, allow_md5 = ?, md5_only = md5_only * ?, password_changed_at = ? WHERE name = ?',
       ),
       setAllowMd5: db.prepare('UPDATE users SET allow_md5 = ? WHERE name = ?'),
-      dropMd5: db.prepare('UPDATE users SET ha1_md5 = NULL, allow_md5 = 0 WHERE name = ?'),
+      dropMd5: db.prepare('UPDATE users SET ha1_md5 = NULL, allow_md5 = 0, md5_only = 0 WHERE name = ?'),
+      setMd5Only: db.prepare('UPDATE users SET md5_only = ? WHERE name = ?'),
       remove: db.prepare('DELETE FROM users WHERE name = ?'),
       countDevices: db.prepare('SELECT count(*) AS n FROM devices WHERE user = ?'),
       countInvites: db.prepare('SELECT count(*) AS n FROM invites WHERE user = ?'),
       removeMemberships: db.prepare('DELETE FROM group_members WHERE member = ?'),
-      credentials: db.prepare('SELECT realm, ha1_sha256, ha1_md5, allow_md5 FROM users WHERE name = ?'),
+      credentials: db.prepare('SELECT realm, ha1_sha256, ha1_md5, allow_md5, md5_only FROM users WHERE name = ?'),
     };
   }
 
@@ -116,7 +125,8 @@ export class Users {
   add(name: string, options: AddUserOptions): User {
     const user = normaliseUserName(name);
     const realm = validateRealm(options.realm);
-    const allowMd5 = options.allowMd5 ?? false;
+    const md5Only = options.md5Only ?? false;
+    const allowMd5 = (options.allowMd5 ?? false) || md5Only;
     if (options.password !== undefined) validatePassword(options.password);
     return this.ctx.transaction(() => {
       if (this.q.get.get(user)) throw new StoreError('user-exists', `user '${user}' already exists`);
@@ -128,6 +138,7 @@ export class Users {
         pw === undefined ? null : computeHa1('SHA-256', user, realm, pw),
         pw === undefined || !allowMd5 ? null : computeHa1('MD5', user, realm, pw),
         allowMd5 ? 1 : 0,
+        md5Only ? 1 : 0,
         now,
         pw === undefined ? null : now,
       );
@@ -180,6 +191,7 @@ export class Users {
         computeHa1('SHA-256', user.name, r, password),
         allowMd5 ? computeHa1('MD5', user.name, r, password) : null,
         allowMd5 ? 1 : 0,
+        allowMd5 ? 1 : 0,
         this.ctx.now(),
         user.name,
       );
@@ -197,6 +209,19 @@ export class Users {
       const user = this.require(name);
       if (allow) this.q.setAllowMd5.run(1, user.name);
       else this.q.dropMd5.run(user.name);
+      this.ctx.changed();
+      return this.require(user.name);
+    });
+  }
+
+  /** Offer MD5 alone (on) or SHA-256 first again (off); on needs MD5 to be allowed. */
+  setMd5Only(name: string, on: boolean): User {
+    return this.ctx.transaction(() => {
+      const user = this.require(name);
+      if (on && !user.allowMd5) {
+        throw new StoreError('invalid-argument', `MD5 is not allowed for '${user.name}': allow it first (user md5 ${user.name} on)`);
+      }
+      this.q.setMd5Only.run(on ? 1 : 0, user.name);
       this.ctx.changed();
       return this.require(user.name);
     });
