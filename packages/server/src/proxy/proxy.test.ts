@@ -221,3 +221,44 @@ test('an in-dialog request whose other side has gone gets 430 Flow Failed', asyn
   assert.equal((await alice.sendRequest(alice.inDialog(d, 'BYE'))).status, 430);
   alice.close();
 });
+
+test('SUBSCRIBE for another event package is proxied, and its NOTIFY comes back in the dialog', async () => {
+  const alice = await registered('alice');
+  const bob = await registered('bob');
+  const sub = alice.build('SUBSCRIBE', `sip:bob@${t.domain}`, { headers: [{ name: 'Event', value: 'dialog' }, { name: 'Expires', value: '60' }] });
+  const done = alice.sendRequest(sub);
+  const incoming = await bob.nextRequest('SUBSCRIBE');
+  assert.equal(header(incoming, 'Event'), 'dialog');
+  assert.equal(headerValues(incoming, 'Record-Route').length, 1, 'a dialog-creating SUBSCRIBE is record-routed');
+  bob.respond(incoming, 200, { toTag: 'n1', headers: [{ name: 'Expires', value: '60' }] });
+  const ok = await done;
+  assert.equal(ok.status, 200);
+  const d = bob.dialogAsCallee(incoming, 'n1');
+  const notify = bob.inDialog(d, 'NOTIFY', { body: '<dialog-info/>', contentType: 'application/dialog-info+xml' });
+  notify.headers.push({ name: 'Event', value: 'dialog' }, { name: 'Subscription-State', value: 'active;expires=60' });
+  const notified = bob.sendRequest(notify);
+  const got = await alice.nextRequest('NOTIFY'); // the test client answers NOTIFY itself
+  assert.equal(got.body.toString(), '<dialog-info/>');
+  assert.deepEqual(headerValues(got, 'P-Asserted-Identity'), [`<sip:bob@${t.domain}>`]);
+  assert.equal((await notified).status, 200);
+  alice.close();
+  bob.close();
+});
+
+test('finished transactions are not kept: the tables drain when the traffic stops', async () => {
+  const alice = await registered('alice');
+  const bob = await registered('bob');
+  // Earlier tests left INVITEs answered 408/487 waiting for an ACK (Timer H): those may stay.
+  const before = { server: t.server.context.serverTx.size, client: t.server.context.clientTx.size };
+  for (let i = 0; i < 50; i++) await alice.request('OPTIONS', `sip:${t.domain}`);
+  for (let i = 0; i < 20; i++) {
+    const done = alice.request('MESSAGE', `sip:bob@${t.domain}`, { body: `m${i}`, contentType: 'text/plain' });
+    bob.respond(await bob.nextRequest('MESSAGE'), 200);
+    assert.equal((await done).status, 200);
+  }
+  await alice.register();
+  assert.equal(t.server.context.serverTx.size, before.server);
+  assert.equal(t.server.context.clientTx.size, before.client);
+  bob.close();
+  alice.close();
+});

@@ -143,3 +143,21 @@ test('a REGISTER for another domain or a malformed Expires is refused', async ()
   });
   assert.equal(bad.status, 400);
 });
+
+test('a flood of wrong passwords from one address is throttled across user names', async () => {
+  const s = await startTestServer({ server: { throttle: { perUser: 1000, perAddress: 5, windowMs: 60_000 } } });
+  try {
+    for (let i = 0; i < 5; i++) s.addUser(`u${i}`);
+    for (let i = 0; i < 5; i++) {
+      const c = await s.client(`u${i}`, { password: 'guess' });
+      assert.equal((await c.register()).status, 401);
+      c.close();
+    }
+    const next = await s.client('u0');
+    const res = await next.register();
+    assert.equal(res.status, 403, 'the address is blocked, even with the right password');
+    assert.ok(Number(header(res, 'Retry-After')) > 0);
+  } finally {
+    await s.close();
+  }
+});

@@ -69,15 +69,20 @@ export class ServerTransactions {
     return tx;
   }
 
-  /** Sends a response within the transaction and remembers a final one for retransmitted requests. */
+  /**
+   * Sends a response within the transaction. Over reliable transports nothing is retransmitted
+   * (RFC 3261 Timer J = 0; an INVITE transaction ends with its 2xx, §17.2.1), so a completed
+   * transaction is forgotten at once — except an INVITE answered with a non-2xx, which waits for its
+   * hop-by-hop ACK (Timer H). Keeping every finished transaction for 32 s would hold hundreds of
+   * thousands of requests in memory under load.
+   */
   respond(tx: ServerTransaction, res: SipResponse): void {
     if (tx.final) return; // one final response per transaction
     tx.conn.send(res);
-    if (res.status >= 200) {
-      tx.final = res;
-      // Keep completed transactions a little while to absorb a duplicate or a late ACK/CANCEL.
-      tx.expiresAt = this.now() + TIMER_B_MS;
-    }
+    if (res.status < 200) return;
+    tx.final = res;
+    if (tx.request.method === 'INVITE' && res.status >= 300) tx.expiresAt = this.now() + TIMER_B_MS;
+    else this.#map.delete(tx.key);
   }
 
   delete(key: string): void {
