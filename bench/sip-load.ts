@@ -149,6 +149,16 @@ function pssKiB(pids: number[]): number {
   return total;
 }
 
+/** CPU time (user + system) of the given processes, in seconds. */
+function cpuSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+  }
+  return ticks / 100; // USER_HZ
+}
+
 async function connect(t: Target, i: number): Promise<SipTestClient> {
   const user = userName(i);
   return SipTestClient.connect({ host: '127.0.0.1', port: t.port, ca: t.ca, servername: t.servername, domain: DOMAIN, user, password: password(user) });
@@ -232,8 +242,10 @@ async function measure(t: Target) {
   await Promise.all(regClients.map((c) => registerLoop(c, Date.now() + 1000, warm)));
   const reg = { ok: 0, other: 0 };
   const t0 = Date.now();
+  const cpu0 = cpuSeconds(t.pids());
   await Promise.all(regClients.map((c) => registerLoop(c, t0 + SECONDS * 1000, reg)));
   result.registerPerSecond = reg.ok / ((Date.now() - t0) / 1000);
+  result.registerServerCpuUs = ((cpuSeconds(t.pids()) - cpu0) / reg.ok) * 1e6;
   result.registerErrors = reg.other;
   for (const c of regClients) c.close();
 
@@ -255,8 +267,10 @@ async function measure(t: Target) {
   await Promise.all(callers.map((c, p) => callLoop(c, userName(CONNS + PAIRS + p), Date.now() + 1000, warmCalls)));
   const calls = { ok: 0, other: 0 };
   const t1 = Date.now();
+  const cpu1 = cpuSeconds(t.pids());
   await Promise.all(callers.map((c, p) => callLoop(c, userName(CONNS + PAIRS + p), t1 + SECONDS * 1000, calls)));
   result.callsPerSecond = calls.ok / ((Date.now() - t1) / 1000);
+  result.callServerCpuUs = ((cpuSeconds(t.pids()) - cpu1) / calls.ok) * 1e6;
   result.callErrors = calls.other + warmCalls.other;
   for (const c of [...callers, ...callees]) c.close();
   await new Promise((r) => setTimeout(r, 1000));
@@ -278,15 +292,15 @@ for (const name of TARGETS) {
 const f = (n: number | undefined, d = 0) => (n === undefined ? '-' : n.toFixed(d));
 console.log(`\nmachine: ${os.cpus()[0]?.model} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
 console.log(`load: ${CONNS} REGISTER connections, ${PAIRS} call pairs, ${SECONDS} s each; ${IDLE} idle terminals\n`);
-console.log('| server | REGISTER/s | calls/s | errors | KiB per idle TLS terminal | PSS before → after (MiB) |');
-console.log('|---|---|---|---|---|---|');
+console.log('| server | REGISTER/s | server CPU µs per REGISTER | calls/s | server CPU µs per call | errors | KiB per idle TLS terminal | PSS before → after (MiB) |');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const { target, r } of rows) {
   console.log(
-    `| ${target} | ${f(r.registerPerSecond)} | ${f(r.callsPerSecond)} | ${(r.registerErrors ?? 0) + (r.callErrors ?? 0)} | ${f(r.kibPerIdleTerminal, 1)} | ${f(r.pssBeforeMiB, 0)} → ${f(r.pssAfterMiB, 0)} |`,
+    `| ${target} | ${f(r.registerPerSecond)} | ${f(r.registerServerCpuUs)} | ${f(r.callsPerSecond)} | ${f(r.callServerCpuUs)} | ${(r.registerErrors ?? 0) + (r.callErrors ?? 0)} | ${f(r.kibPerIdleTerminal, 1)} | ${f(r.pssBeforeMiB, 0)} → ${f(r.pssAfterMiB, 0)} |`,
   );
 }
 if (rows.length === 2) {
   const [a, b] = rows.map((x) => x.r);
-  console.log(`\nratio ${rows[0]!.target} / ${rows[1]!.target}: REGISTER ${f(a!.registerPerSecond! / b!.registerPerSecond!, 2)}, calls ${f(a!.callsPerSecond! / b!.callsPerSecond!, 2)}, memory per terminal ${f(a!.kibPerIdleTerminal! / b!.kibPerIdleTerminal!, 2)}`);
+  console.log(`\nratio ${rows[0]!.target} / ${rows[1]!.target}: REGISTER ${f(a!.registerPerSecond! / b!.registerPerSecond!, 2)}, calls ${f(a!.callsPerSecond! / b!.callsPerSecond!, 2)}, server CPU per REGISTER ${f(a!.registerServerCpuUs! / b!.registerServerCpuUs!, 2)}, per call ${f(a!.callServerCpuUs! / b!.callServerCpuUs!, 2)}, memory per terminal ${f(a!.kibPerIdleTerminal! / b!.kibPerIdleTerminal!, 2)}`);
 }
 console.log(JSON.stringify({ rows }));

@@ -17,6 +17,7 @@
 #   SNI=name         server name to send (default: CHECK_HOST, or none for IPs)
 #   STUNNEL_DEBUG=notice  stunnel log level (info/debug for more)
 #   STUNNEL_DIR=dir  use this dir instead of a temp dir (kept on exit)
+#   STUNNEL=binary   the stunnel to run (default: stunnel; Debian also has stunnel4)
 set -euo pipefail
 
 if [ $# -ne 3 ]; then
@@ -94,7 +95,7 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 
 echo "stunnel: 127.0.0.1:$LOCAL_PORT -> tls://$CONNECT (dir $DIR)" >&2
-stunnel "$DIR/stunnel.conf" &
+"${STUNNEL:-stunnel}" "$DIR/stunnel.conf" &
 SPID=$!
 set +e
 wait "$SPID"

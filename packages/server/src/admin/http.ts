@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { bind } from '../transport/listen.js';
 import type { Metrics } from './metrics.js';
 
 /** `/healthz` and Prometheus `/metrics`, on a loopback address by default (they are not for the world). */
@@ -31,13 +31,9 @@ export async function listenAdmin(
   });
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port }, () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
+  const address = await bind(server, host, port);
   return {
-    address: { address: addr.address, port: addr.port },
+    address,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -47,7 +47,8 @@ export class Router {
   }
 
   #onResponse(res: SipResponse): void {
-    const top = header(res, 'Via');
+    // The topmost via-parm, not the first Via line: a peer may join every Via into one line (SIPp's [last_Via:]).
+    const top = headerValues(res, 'Via')[0];
     const via = top ? parseVia(top) : undefined;
     const branch = via?.params.branch;
     if (!via || !branch || `${via.host}${via.port ? `:${via.port}` : ''}` !== this.ctx.advertised) return;

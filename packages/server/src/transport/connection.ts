@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { SipMessage } from '../sip/message.js';
+import { parseMessage } from '../sip/parser.js';
 
 /** Who a connection has proved to be (digest on REGISTER or a challenged request). */
 export interface Identity {
@@ -105,4 +106,16 @@ export abstract class BaseConnection implements Connection {
     if (this.#closed) listener('closed');
     else this.#listeners.push(listener);
   }
+}
+
+/** Parses one framed message and hands it on; a parse error goes to `onBadMessage` (the stream stays usable). */
+export function deliver(conn: Connection, raw: Buffer, events: TransportEvents): void {
+  let msg: SipMessage;
+  try {
+    msg = parseMessage(raw);
+  } catch (err) {
+    events.onBadMessage(conn, raw, err as Error);
+    return;
+  }
+  events.onMessage(conn, msg);
 }

@@ -1,12 +1,12 @@
 import tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log/logger.js';
+import { bind } from './listen.js';
 import { SipFramer } from '../sip/framer.js';
-import { parseMessage } from '../sip/parser.js';
 import { serializeMessage } from '../sip/serialize.js';
 import type { SipMessage } from '../sip/message.js';
 import {
   BaseConnection,
+  deliver,
   plainAddress,
   type Endpoint,
   type TransportEvents,
@@ -118,29 +118,15 @@ export async function listenTls(
           gotMessage = true;
           socket.setTimeout(limits.idleTimeoutMs);
         }
-        let msg: SipMessage;
-        try {
-          msg = parseMessage(ev.data);
-        } catch (err) {
-          events.onBadMessage(conn, ev.data, err as Error);
-          continue;
-        }
-        events.onMessage(conn, msg);
+        deliver(conn, ev.data, events);
       }
     });
     events.onConnection?.(conn);
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port, exclusive: true }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address() as AddressInfo;
+  const address = await bind(server, host, port);
   return {
-    address: { address: addr.address, port: addr.port },
+    address,
     connections: () => live.size,
     close: () =>
       new Promise<void>((resolve) => {

@@ -1,13 +1,13 @@
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Logger } from '../log/logger.js';
-import { parseMessage } from '../sip/parser.js';
+import { bind } from './listen.js';
 import { serializeMessage } from '../sip/serialize.js';
 import type { SipMessage } from '../sip/message.js';
 import {
   BaseConnection,
+  deliver,
   plainAddress,
   type Endpoint,
   type TransportEvents,
@@ -127,28 +127,14 @@ export async function listenWss(
       const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
       // CRLF keepalives are allowed over WebSocket too (RFC 7118 §6 leaves it to the application).
       if (buf.length <= 4 && buf.toString('latin1').trim() === '') return;
-      let msg: SipMessage;
-      try {
-        msg = parseMessage(buf);
-      } catch (err) {
-        events.onBadMessage(conn, buf, err as Error);
-        return;
-      }
-      events.onMessage(conn, msg);
+      deliver(conn, buf, events);
     });
     events.onConnection?.(conn);
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port, exclusive: true }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address() as AddressInfo;
+  const address = await bind(server, host, port);
   return {
-    address: { address: addr.address, port: addr.port },
+    address,
     connections: () => live.size,
     close: () =>
       new Promise<void>((resolve) => {
