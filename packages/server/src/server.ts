@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { Authenticator, DEFAULT_THROTTLE, type ThrottleLimits } from './auth/authenticator.js';
+import { Authenticator, DEFAULT_THROTTLE, type CredentialLookup, type ThrottleLimits } from './auth/authenticator.js';
 import { DigestAuthenticator } from './auth/digest.js';
 import { listenAdmin } from './admin/http.js';
 import { Metrics } from './admin/metrics.js';
@@ -92,11 +92,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     transactions: () => serverTx.size + clientTx.size,
   });
   const digest = new DigestAuthenticator(realm, config.digest.nonceTtlSeconds * 1000);
+  // Every REGISTER looks its credentials up: keep them in memory until the database changes.
+  const credentialCache = new Map<string, ReturnType<CredentialLookup>>();
   const auth = new Authenticator(
     digest,
     (username) => {
+      if (credentialCache.has(username)) return credentialCache.get(username);
       const c = store.credentialsFor(username, realm);
-      return c ? { credentials: c, allowMd5: c.ha1.MD5 !== undefined } : undefined;
+      const found = c ? { credentials: c, allowMd5: c.ha1.MD5 !== undefined } : undefined;
+      if (credentialCache.size >= 100_000) credentialCache.clear();
+      credentialCache.set(username, found);
+      return found;
     },
     config.domain,
     metrics,
@@ -185,6 +191,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       policy = loadPolicy(store, config);
       userNames = undefined;
       deviceCache.clear();
+      credentialCache.clear();
       revokeRemoved();
       presence.changed();
       log.info('configuration reloaded from the database');

@@ -82,11 +82,8 @@ describe('createDeploymentCa', () => {
     assert.match(text, /Signature Algorithm: sha256WithRSAEncryption/);
     assert.match(text, /Public-Key: \(2048 bit\)/);
   });
-  it('generates keys natively (fast) and a different serial each time', () => {
-    const t = performance.now();
+  it('gives each CA a different serial', () => {
     const other = createDeploymentCa({ domain: 'example.org', validityDays: 30 });
-    const ms = performance.now() - t;
-    assert.ok(ms < 3000, `CA creation took ${ms} ms`);
     assert.notEqual(
       new X509Certificate(other.certPem).serialNumber,
       new X509Certificate(ca.certPem).serialNumber,

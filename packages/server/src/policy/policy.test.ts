@@ -150,7 +150,8 @@ describe('Policy semantics', () => {
       /rule 2: invalid selector 'a b'/,
     );
   });
-  it('is fast: 1000 rules, 20 000 decisions well under a second', () => {
+  it('agrees with a naive reading of the rules on a large rule set (1000 rules, 500 users)', () => {
+    // Speed is measured in bench/, not here; this checks the compiled matchers against the definition.
     const members = Array.from({ length: 500 }, (_, i) => `u${i}`);
     const rules: PolicyRule[] = [];
     for (let i = 0; i < 1000; i++)
@@ -161,12 +162,20 @@ describe('Policy semantics', () => {
       Array.from({ length: 7 }, (_, g) => [`g${g}`, members.filter((_, i) => i % 7 === g)]),
     );
     const p = policy('deny-all', groups, rules);
-    const t = performance.now();
-    let n = 0;
-    for (let i = 0; i < 20_000; i++) if (p.canReach(`u${i % 500}`, `u${(i * 13) % 500}`)) n++;
-    const ms = performance.now() - t;
-    assert.ok(ms < 1000, `${ms} ms`);
-    assert.ok(n > 0);
+    const matches = (sel: string, user: string) =>
+      sel.startsWith('group:') ? groups[sel.slice(6)]!.includes(user) : sel === user;
+    const naive = (src: string, dst: string) => {
+      if (src === dst) return true;
+      if (rules.some((r) => r.action === 'deny' && matches(r.src, src) && matches(r.dst, dst))) return false;
+      return rules.some((r) => r.action === 'allow' && matches(r.src, src) && matches(r.dst, dst));
+    };
+    let allowed = 0;
+    for (let i = 0; i < 5000; i++) {
+      const [src, dst] = [`u${i % 500}`, `u${(i * 13) % 500}`];
+      assert.equal(p.canReach(src, dst), naive(src, dst), `${src} → ${dst}`);
+      if (naive(src, dst)) allowed++;
+    }
+    assert.ok(allowed > 0 && allowed < 5000, 'the sample exercises both answers');
   });
 });
 

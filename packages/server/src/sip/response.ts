@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomId } from './ids.js';
 import type { Header, SipRequest, SipResponse } from './message.js';
 
 export const REASONS: Record<number, string> = {
@@ -34,7 +34,7 @@ export const REASONS: Record<number, string> = {
 export const SERVER_HEADER = 'Tsunagu';
 
 export function newTag(): string {
-  return randomBytes(6).toString('hex');
+  return randomId(6, 'hex');
 }
 
 /** Headers a response copies from its request (RFC 3261 §8.2.6.2). */

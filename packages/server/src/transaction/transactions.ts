@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomId } from '../sip/ids.js';
 import type { Connection } from '../transport/connection.js';
 import { cseq, header, type SipRequest, type SipResponse } from '../sip/message.js';
 import { parseVia } from '../sip/uri.js';
@@ -13,7 +13,7 @@ export const TIMER_B_MS = 32_000;
 export const MAGIC_COOKIE = 'z9hG4bK';
 
 export function newBranch(): string {
-  return MAGIC_COOKIE + randomBytes(10).toString('base64url');
+  return MAGIC_COOKIE + randomId(10, 'base64url');
 }
 
 export interface ServerTransaction {

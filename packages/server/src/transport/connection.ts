@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomId } from '../sip/ids.js';
 import type { SipMessage } from '../sip/message.js';
 import { parseMessage } from '../sip/parser.js';
 
@@ -64,7 +64,7 @@ export interface TransportEvents {
 }
 
 export function newConnectionId(): string {
-  return randomBytes(9).toString('base64url');
+  return randomId(9, 'base64url');
 }
 
 /** Normalises an IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) to plain IPv4. */
