@@ -44,6 +44,9 @@ export function handleRegister(ctx: ServerContext, conn: Connection, req: SipReq
   if ('response' in changes) return changes.response;
 
   const now = Date.now();
+  // A client that promised RFC 5626 keepalives is held to the idle timeout; one that did not keeps
+  // its flow open as long as its registration lasts.
+  const outbound = headerValues(req, 'Supported').some((v) => v.toLowerCase() === 'outbound');
   const callId = header(req, 'Call-ID') ?? '';
   const seq = Number((header(req, 'CSeq') ?? '0').trim().split(/\s+/)[0]);
   if (changes.wildcard) {
@@ -73,6 +76,7 @@ export function handleRegister(ctx: ServerContext, conn: Connection, req: SipReq
         cseq: seq,
       };
       ctx.location.put(binding);
+      if (!outbound) conn.allowSilence(c.expires * 1000 + 30_000);
     }
   }
 
@@ -88,7 +92,7 @@ export function handleRegister(ctx: ServerContext, conn: Connection, req: SipReq
     }),
   }));
   extra.push({ name: 'Date', value: new Date(now).toUTCString() });
-  if (headerValues(req, 'Supported').some((v) => v.toLowerCase() === 'outbound')) {
+  if (outbound) {
     extra.push({ name: 'Flow-Timer', value: String(FLOW_TIMER_SECONDS) });
   }
   ctx.log.debug({ user, device: identity.deviceId, contacts: changes.wildcard ? '*' : changes.list.length }, 'registered');

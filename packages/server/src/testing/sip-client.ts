@@ -194,13 +194,14 @@ export class SipTestClient {
     return retry;
   }
 
-  register(o: { expires?: number; instance?: boolean; headers?: Header[] } = {}): Promise<SipResponse> {
+  /** REGISTER (answering the challenge); `outbound: false` leaves out RFC 5626 `Supported: outbound`. */
+  register(o: { expires?: number; instance?: boolean; outbound?: boolean; headers?: Header[] } = {}): Promise<SipResponse> {
     const params = o.instance === false ? '' : `;+sip.instance="${this.instance}";reg-id=1`;
     const req = this.build('REGISTER', `sip:${this.opts.domain}`, {
       to: `<${this.aor}>`,
       from: `<${this.aor}>;tag=${rand()}`,
       headers: [
-        { name: 'Supported', value: 'outbound, path' },
+        ...(o.outbound === false ? [] : [{ name: 'Supported', value: 'outbound, path' }]),
         { name: 'Expires', value: String(o.expires ?? 600) },
         ...(o.headers ?? []),
       ],

@@ -168,3 +168,22 @@ test('the server certificate verifies only against the deployment CA', async () 
     /self-signed|unable to get local issuer|certificate/i,
   );
 });
+
+test('a silent flow is closed after the idle timeout, unless its client registered without RFC 5626 keepalives', async () => {
+  const s = await startTestServer({ server: { transport: { idleTimeoutMs: 500 } } });
+  try {
+    s.addUser('alice');
+    const keepalive = await s.client('alice');
+    const legacy = await s.client('alice');
+    assert.equal((await keepalive.register()).status, 200);
+    assert.equal((await legacy.register({ outbound: false, expires: 60 })).status, 200);
+    const started = Date.now();
+    await keepalive.closed; // promised keepalives, sent none
+    assert.ok(Date.now() - started < 3000);
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(legacy.socket.destroyed, false, 'kept for as long as its registration lasts');
+    assert.equal(s.server.context.location.bindings('alice').length, 1);
+  } finally {
+    await s.close();
+  }
+});

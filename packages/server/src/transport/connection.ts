@@ -31,6 +31,11 @@ export interface Connection {
   send(msg: SipMessage): void;
   close(reason: string): void;
   onClose(listener: (reason: string) => void): void;
+  /**
+   * Lets the peer stay silent this long before the connection counts as dead (never less than the
+   * idle timeout). For registrations from clients that send no RFC 5626 keepalives.
+   */
+  allowSilence(ms: number): void;
 }
 
 export interface TransportLimits {
@@ -92,8 +97,24 @@ export abstract class BaseConnection implements Connection {
     return this.#closed;
   }
 
+  /** The longest silence currently tolerated, once the first message has arrived. */
+  protected silenceMs: number;
+
+  constructor(protected readonly idleTimeoutMs: number) {
+    this.silenceMs = idleTimeoutMs;
+  }
+
+  allowSilence(ms: number): void {
+    const next = Math.max(this.idleTimeoutMs, ms);
+    if (next === this.silenceMs) return;
+    this.silenceMs = next;
+    this.rearm();
+  }
+
   abstract send(msg: SipMessage): void;
   protected abstract destroy(): void;
+  /** Restarts the silence timer with `silenceMs`. */
+  protected abstract rearm(): void;
 
   close(reason: string): void {
     if (this.#closed) return;

@@ -27,11 +27,15 @@ class TlsConnection extends BaseConnection {
   readonly remote: Endpoint;
   readonly local: Endpoint;
 
+  /** False until the first message: a shorter deadline applies before it. */
+  started = false;
+
   constructor(
     readonly socket: tls.TLSSocket,
     private readonly maxQueuedBytes: number,
+    idleTimeoutMs: number,
   ) {
-    super();
+    super(idleTimeoutMs);
     this.remote = { address: plainAddress(socket.remoteAddress), port: socket.remotePort ?? 0 };
     this.local = { address: plainAddress(socket.localAddress), port: socket.localPort ?? 0 };
   }
@@ -49,6 +53,16 @@ class TlsConnection extends BaseConnection {
 
   protected destroy(): void {
     this.socket.destroy();
+  }
+
+  protected rearm(): void {
+    if (this.started) this.socket.setTimeout(this.silenceMs);
+  }
+
+  /** The first complete message arrived: from now on the idle timeout applies. */
+  start(): void {
+    this.started = true;
+    this.rearm();
   }
 }
 
@@ -87,15 +101,14 @@ export async function listenTls(
   server.on('secureConnection', (socket) => {
     // Signalling is small request/response messages: Nagle's algorithm would add delayed-ACK stalls.
     socket.setNoDelay(true);
-    const conn = new TlsConnection(socket, limits.maxQueuedBytes);
+    const conn = new TlsConnection(socket, limits.maxQueuedBytes, limits.idleTimeoutMs);
     live.add(conn);
     const clog = log.child({ conn: conn.id, remote: `${conn.remote.address}:${conn.remote.port}` });
     clog.debug({ protocol: socket.getProtocol() }, 'connection open');
     const framer = new SipFramer();
-    let gotMessage = false;
     // Until the first message a short deadline applies, so idle sockets cannot hold slots.
     socket.setTimeout(limits.firstMessageTimeoutMs);
-    socket.on('timeout', () => conn.close(gotMessage ? 'idle timeout' : 'no message before timeout'));
+    socket.on('timeout', () => conn.close(conn.started ? 'idle timeout' : 'no message before timeout'));
     socket.on('error', (err) => conn.close(`socket error: ${err.message}`));
     socket.on('close', () => conn.close('closed by peer'));
     conn.onClose((reason) => {
@@ -114,10 +127,7 @@ export async function listenTls(
           conn.close(`framing error: ${ev.error.message}`);
           return;
         }
-        if (!gotMessage) {
-          gotMessage = true;
-          socket.setTimeout(limits.idleTimeoutMs);
-        }
+        if (!conn.started) conn.start();
         deliver(conn, ev.data, events);
       }
     });

@@ -21,13 +21,32 @@ const MAX_WS_MESSAGE = 320 * 1024;
 class WsConnection extends BaseConnection {
   readonly transport = 'WSS' as const;
 
+  #timer: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly ws: WebSocket,
     readonly remote: Endpoint,
     readonly local: Endpoint,
     private readonly maxQueuedBytes: number,
+    idleTimeoutMs: number,
+    firstMessageTimeoutMs: number,
   ) {
-    super();
+    super(idleTimeoutMs);
+    this.#arm(firstMessageTimeoutMs);
+  }
+
+  /** Any traffic (a message or a pong) restarts the silence timer. */
+  heard(): void {
+    this.rearm();
+  }
+
+  protected rearm(): void {
+    this.#arm(this.silenceMs);
+  }
+
+  #arm(ms: number): void {
+    clearTimeout(this.#timer);
+    if (!this.closed) this.#timer = setTimeout(() => this.close('idle timeout'), ms);
   }
 
   send(msg: SipMessage): void {
@@ -38,6 +57,7 @@ class WsConnection extends BaseConnection {
   }
 
   protected destroy(): void {
+    clearTimeout(this.#timer);
     this.ws.terminate();
   }
 }
@@ -107,23 +127,16 @@ export async function listenWss(
       { address: plainAddress(sock.remoteAddress), port: sock.remotePort ?? 0 },
       { address: plainAddress(sock.localAddress), port: sock.localPort ?? 0 },
       limits.maxQueuedBytes,
+      limits.idleTimeoutMs,
+      limits.firstMessageTimeoutMs,
     );
     live.add(conn);
-    let idle: NodeJS.Timeout;
-    const arm = (ms: number): void => {
-      clearTimeout(idle);
-      idle = setTimeout(() => conn.close('idle timeout'), ms);
-    };
-    arm(limits.firstMessageTimeoutMs);
-    conn.onClose(() => {
-      clearTimeout(idle);
-      live.delete(conn);
-    });
+    conn.onClose(() => live.delete(conn));
     ws.on('close', () => conn.close('closed by peer'));
     ws.on('error', (err) => conn.close(`websocket error: ${err.message}`));
-    ws.on('pong', () => arm(limits.idleTimeoutMs));
+    ws.on('pong', () => conn.heard());
     ws.on('message', (data: RawData) => {
-      arm(limits.idleTimeoutMs);
+      conn.heard();
       const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
       // CRLF keepalives are allowed over WebSocket too (RFC 7118 §6 leaves it to the application).
       if (buf.length <= 4 && buf.toString('latin1').trim() === '') return;
