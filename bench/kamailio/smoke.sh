@@ -6,9 +6,6 @@
 #     a. register_auth.xml: REGISTER user0000 + user0001 with digest
 #     b. uas.xml + uas_ooc.xml: user0001 registers and waits for a call
 #     c. uac_invite.xml: user0000 calls user0001 (407, INVITE/200/ACK, BYE/200)
-#  2. Kamailio with SHA-256 digest (the default), sip-tls-client.ts:
-#     REGISTER x10 and one call between sip.js-style clients (.invalid contacts)
-#     (skipped if node/tsx are unavailable).
 #
 # usage: smoke.sh            prints PASS/FAIL per step, exit 0 only if all pass
 # env:   KEEP=1  keep the work dir (logs, SIPp message traces) even on success
@@ -130,24 +127,8 @@ wait "$STPID" 2>/dev/null
 STPID=
 stop_kamailio "$WORK/kam-md5"
 
-# ------------------------------------------------------------- 2: SHA-256 + TS client
-if [ -x "$ROOT/node_modules/.bin/tsx" ]; then
-	if USERS=10 DEBUG=1 "$HERE/start.sh" "$KPORT" "$WORK/kam-sha256" >"$WORK/start-sha256.out" 2>&1; then
-		result 0 "start kamailio (SHA-256) on tls:127.0.0.1:$KPORT"
-		CLIENT=(node --import tsx "$HERE/sip-tls-client.ts")
-		(cd "$ROOT" && timeout 30 "${CLIENT[@]}" register --port "$KPORT" --ca "$WORK/kam-sha256/ca.crt" --users 10) \
-			>"$WORK/sha256-register.out" 2>&1 && grep -q "algorithm(s): SHA-256$" "$WORK/sha256-register.out"
-		result $? "sip-tls-client.ts: 10 x REGISTER with SHA-256 digest ($(head -1 "$WORK/sha256-register.out"))"
-		(cd "$ROOT" && timeout 30 "${CLIENT[@]}" call --port "$KPORT" --ca "$WORK/kam-sha256/ca.crt") \
-			>"$WORK/sha256-call.out" 2>&1 && grep -q "algorithm(s): SHA-256$" "$WORK/sha256-call.out"
-		result $? "sip-tls-client.ts: call with SHA-256 proxy auth, .invalid contacts ($(head -1 "$WORK/sha256-call.out"))"
-	else
-		result 1 "start kamailio (SHA-256)"
-		cat "$WORK/start-sha256.out"
-	fi
-else
-	echo "SKIP  SHA-256 checks (node_modules/.bin/tsx not found)"
-fi
+# SHA-256 Kamailio with sip.js-style clients is exercised by bench/sip-load.ts, through the
+# project's own SIP test client (packages/server/src/testing/sip-client.ts).
 
 if [ "$FAILS" = 0 ]; then
 	echo "PASS"
