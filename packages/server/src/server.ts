@@ -121,6 +121,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const ctx: ServerContext = {
     domain: config.domain,
+    realm,
     // IPv6 addresses appear bracketed in URIs (RFC 5118).
     localHosts: new Set([config.domain, ...config.hosts, ...config.hosts.filter((h) => h.includes(':')).map((h) => `[${h}]`)]),
     advertised: '', // set once the SIP port is known

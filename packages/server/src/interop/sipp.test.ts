@@ -18,7 +18,8 @@ import { startTestServer, type TestServer } from '../testing/index.js';
  * are `md5 only` — the admin's legacy opt-in.
  */
 const BENCH = fileURLToPath(new URL('../../../../bench/sipp/', import.meta.url));
-const found = (bin: string, args: string[]) => !spawnSync(bin, args, { stdio: 'ignore', timeout: 5000 }).error;
+const found = (bin: string, args: string[]) =>
+  !spawnSync(bin, args, { stdio: 'ignore', timeout: 5000 }).error;
 const STUNNEL = ['stunnel', 'stunnel4'].find((bin) => found(bin, ['-version']));
 const missing = !found('sipp', ['-v'])
   ? 'sipp is not installed (apt-get install sip-tester)'
@@ -47,7 +48,12 @@ interface Proc {
 
 function start(command: string, args: string[], o: { env?: NodeJS.ProcessEnv; group?: boolean } = {}): Proc {
   // The tunnel runs as its own process group: the script and the stunnel under it are stopped together.
-  const child = spawn(command, args, { cwd: dir, env: o.env ?? process.env, detached: o.group ?? false, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: dir,
+    env: o.env ?? process.env,
+    detached: o.group ?? false,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const keep = (c: Buffer) => (out = (out + c.toString()).slice(-16_000)); // SIPp repaints its screen
   child.stdout!.on('data', keep);
@@ -93,15 +99,24 @@ function freeTcpPort(): Promise<number> {
   });
 }
 
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+function bindUdp(port: number): Promise<dgram.Socket | undefined> {
+  return new Promise((resolve) => {
     const s = dgram.createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(undefined));
+    s.bind(port, '127.0.0.1', () => resolve(s));
   });
+}
+
+/** A free UDP port on 127.0.0.1 whose port + `also` is free too (SIPp's media: audio at p, video at p + 2). */
+async function freeUdpPort(also?: number): Promise<number> {
+  for (;;) {
+    const a = (await bindUdp(0))!;
+    const port = a.address().port;
+    const b = also === undefined ? undefined : await bindUdp(port + also);
+    a.close();
+    b?.close();
+    if (also === undefined || b) return port;
+  }
 }
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
@@ -139,10 +154,13 @@ interface Sipp extends Proc {
  */
 async function sipp(name: string, args: string[]): Promise<Sipp> {
   const file = (suffix: string) => path.join(dir, `${name}-${suffix}`);
-  const controlPort = await freeUdpPort();
+  // Left to itself, every SIPp takes the first free port from 5060 (SIP), 6000 (media) and 8888
+  // (control) up, and two starting at once can pick the same one.
+  const [sipPort, mediaPort, controlPort] = [await freeTcpPort(), await freeUdpPort(2), await freeUdpPort()];
   const p = start('sipp', [
     `127.0.0.1:${tunnelPort}`,
-    ...['-i', '127.0.0.1', '-ci', '127.0.0.1', '-mi', '127.0.0.1', '-cp', String(controlPort), '-nostdin'],
+    ...['-i', '127.0.0.1', '-p', String(sipPort), '-mi', '127.0.0.1', '-mp', String(mediaPort)],
+    ...['-ci', '127.0.0.1', '-cp', String(controlPort), '-nostdin'],
     ...['-key', 'domain', t.domain, '-timeout', '20s', '-timeout_error'],
     ...['-trace_msg', '-message_file', file('messages.log'), '-trace_err', '-error_file', file('errors.log')],
     ...['-trace_stat', '-stf', file('stats.csv')],
@@ -159,17 +177,38 @@ async function sipp(name: string, args: string[]): Promise<Sipp> {
       return Object.fromEntries(head.split(';').map((k, i) => [k, last[i] ?? '']));
     },
     report: () =>
-      [`--- ${name} errors`, read(file('errors.log')), `--- ${name} messages (end)`, read(file('messages.log')).slice(-4000), `--- ${name} screen (end)`, p.output().slice(-2000)].join('\n'),
+      [
+        `--- ${name} errors`,
+        read(file('errors.log')),
+        `--- ${name} messages (end)`,
+        read(file('messages.log')).slice(-4000),
+        `--- ${name} screen (end)`,
+        p.output().slice(-2000),
+        '--- stunnel (end)',
+        tunnel.output().slice(-3000),
+        '--- server log (end)',
+        t.logs
+          .slice(-30)
+          .map((l) => JSON.stringify(l))
+          .join('\n'),
+      ].join('\n'),
   };
 }
 
-/** The first line of every message SIPp sent (`>`) and received (`<`), shortened to method or status. */
-function flow(messages: string): string[] {
-  return [...messages.matchAll(/^TCP message (sent|received)[^\n]*\n\n([^\r\n]*)/gm)].map(([, dir, line = '']) => {
+/** Every message SIPp sent (`>`) and received (`<`): its first line shortened to method or status. */
+function logged(messages: string): { step: string; callId: string }[] {
+  return [
+    ...messages.matchAll(
+      /^TCP message (sent|received)[^\n]*\n\n([^\r\n]*)([\s\S]*?)(?=^-{10,}|(?![\s\S]))/gm,
+    ),
+  ].map(([, way, line = '', rest = '']) => {
     const status = /^SIP\/2\.0 (\d{3})/.exec(line);
-    return `${dir === 'sent' ? '>' : '<'} ${status ? status[1] : line.split(' ')[0]}`;
+    const step = `${way === 'sent' ? '>' : '<'} ${status ? status[1] : line.split(' ')[0]}`;
+    return { step, callId: /^Call-ID: *([^\r\n]*)/im.exec(rest)?.[1] ?? '' };
   });
 }
+
+const flow = (messages: string): string[] => logged(messages).map((m) => m.step);
 
 async function finished(p: Sipp): Promise<void> {
   const code = await within(p.exit, 30_000);
@@ -186,8 +225,13 @@ before(async () => {
   tunnelPort = await freeTcpPort();
   tunnel = start(
     'bash',
-    [path.join(BENCH, 'stunnel-client.sh'), String(tunnelPort), `127.0.0.1:${t.sip.port}`, path.join(t.dataDir, 'ca', 'ca.pem')],
-    { env: { ...process.env, STUNNEL: STUNNEL, STUNNEL_DIR: path.join(dir, 'stunnel') }, group: true },
+    [
+      path.join(BENCH, 'stunnel-client.sh'),
+      String(tunnelPort),
+      `127.0.0.1:${t.sip.port}`,
+      path.join(t.dataDir, 'ca', 'ca.pem'),
+    ],
+    { env: { ...process.env, STUNNEL, STUNNEL_DIR: path.join(dir, 'stunnel') }, group: true },
   );
   // checkIP = 127.0.0.1 and verifyChain against the deployment CA: the server certificate is really checked.
   await until('stunnel to listen', async () => {
@@ -201,74 +245,121 @@ after(async () => {
   if (t) {
     await t.close();
     // startTestServer's fresh data folder: <tmp>/tsunagu-srv-XXXXXX/data
-    if (path.basename(path.dirname(t.dataDir)).startsWith('tsunagu-srv-')) fs.rmSync(path.dirname(t.dataDir), { recursive: true, force: true });
+    if (path.basename(path.dirname(t.dataDir)).startsWith('tsunagu-srv-'))
+      fs.rmSync(path.dirname(t.dataDir), { recursive: true, force: true });
   }
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  // SIPP_KEEP=1 keeps SIPp's message, error and statistics files for a look afterwards.
+  if (dir && process.env.SIPP_KEEP) console.log(`# SIPp files kept in ${dir}`);
+  else if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('SIPp registers 5 users with MD5 digest over TLS (via stunnel)', { skip: missing, timeout: 60_000 }, async () => {
-  // Every binding the location service ever held for these users (SIPp closes each connection after its
-  // REGISTER, and a binding lives only as long as its connection).
-  const seen = new Map<string, Binding>();
-  t.server.context.location.onChange((user) => {
-    const b = t.server.context.location.bindings(user)[0];
-    if (b && REGISTER_USERS.includes(user)) seen.set(user, b);
-  });
-  const n = REGISTER_USERS.length;
-  // -t tn: one TCP (so one TLS) connection per "call", i.e. per user — the server binds a connection to
-  // the one user that authenticated on it and refuses another user's REGISTER there (403).
-  const reg = await sipp('register', [
-    ...['-t', 'tn', '-max_socket', String(n)],
-    ...['-sf', path.join(BENCH, 'register_auth.xml'), '-inf', usersFile('users.csv', REGISTER_USERS)],
-    ...['-auth_uri', t.domain, '-m', String(n), '-r', '20'],
-  ]);
-  await finished(reg);
-  const stats = reg.stats();
-  assert.equal(stats['SuccessfulCall(C)'], String(n), reg.report());
-  assert.equal(stats['FailedCall(C)'], '0', reg.report());
-  assert.deepEqual([...seen.keys()].sort(), REGISTER_USERS);
-  for (const [user, b] of seen) {
-    assert.equal(b.conn.transport, 'TLS');
-    assert.match(b.contact, new RegExp(`^sip:${user}@127\\.0\\.0\\.1:\\d+;transport=tls$`));
-  }
-  // Each REGISTER was challenged once, with MD5 alone, and then accepted.
-  assert.deepEqual(flow(reg.messages()), REGISTER_USERS.flatMap(() => ['> REGISTER', '< 401', '> REGISTER', '< 200']));
-  assert.match(reg.messages(), /^WWW-Authenticate: Digest realm="example\.test", nonce="[^"]+", algorithm=MD5, qop="auth"\r?$/m);
-});
+test(
+  'SIPp registers 5 users with MD5 digest over TLS (via stunnel)',
+  { skip: missing, timeout: 60_000 },
+  async () => {
+    // Every binding the location service ever held for these users (SIPp closes each connection after its
+    // REGISTER, and a binding lives only as long as its connection).
+    const seen = new Map<string, Binding>();
+    t.server.context.location.onChange((user) => {
+      const b = t.server.context.location.bindings(user)[0];
+      if (b && REGISTER_USERS.includes(user)) seen.set(user, b);
+    });
+    const n = REGISTER_USERS.length;
+    // -t tn: one TCP (so one TLS) connection per "call", i.e. per user — the server binds a connection to
+    // the one user that authenticated on it and refuses another user's REGISTER there (403). -max_socket
+    // counts SIPp's own listening socket too, and at the limit SIPp reuses a call's connection for the
+    // next call (even one being closed: "Broken pipe"), so it stays well above the calls in flight.
+    const reg = await sipp('register', [
+      ...['-t', 'tn', '-max_socket', String(10 * n)],
+      ...['-sf', path.join(BENCH, 'register_auth.xml'), '-inf', usersFile('users.csv', REGISTER_USERS)],
+      ...['-auth_uri', t.domain, '-m', String(n), '-r', '20'],
+    ]);
+    await finished(reg);
+    const stats = reg.stats();
+    assert.equal(stats['SuccessfulCall(C)'], String(n), reg.report());
+    assert.equal(stats['FailedCall(C)'], '0', reg.report());
+    assert.deepEqual([...seen.keys()].sort(), REGISTER_USERS);
+    for (const [user, b] of seen) {
+      assert.equal(b.conn.transport, 'TLS');
+      assert.match(b.contact, new RegExp(`^sip:${user}@127\\.0\\.0\\.1:\\d+;transport=tls$`));
+    }
+    // Each user was challenged once, with MD5 alone, and then accepted. (Only what SIPp received: with
+    // -t tn it does not log the first REGISTER of a call, which waits in a buffer while its socket connects.)
+    const perCall = new Map<string, string[]>();
+    for (const m of logged(reg.messages()).filter((x) => x.step.startsWith('<'))) {
+      perCall.set(m.callId, [...(perCall.get(m.callId) ?? []), m.step]);
+    }
+    assert.equal(perCall.size, n);
+    for (const steps of perCall.values()) assert.deepEqual(steps, ['< 401', '< 200']);
+    const challenges = [...reg.messages().matchAll(/^WWW-Authenticate: (.*?)\r?$/gm)].map((m) => m[1]);
+    assert.equal(challenges.length, n);
+    const domain = t.domain.replace(/\./g, '\\.');
+    for (const c of challenges) {
+      assert.match(c!, new RegExp(`^Digest realm="${domain}", nonce="[^"]+", algorithm=MD5, qop="auth"$`));
+    }
+  },
+);
 
-test('a SIPp call through the proxy: INVITE, 407, INVITE with digest, 100/180/200, ACK, BYE', { skip: missing, timeout: 60_000 }, async () => {
-  // The callee: registers (uas.xml), answers one call on that connection (uas_ooc.xml), unregisters.
-  const uas = await sipp('uas', [
-    '-t', 't1',
-    ...['-sf', path.join(BENCH, 'uas.xml'), '-oocsf', path.join(BENCH, 'uas_ooc.xml'), '-inf', usersFile('callee.csv', [CALLEE])],
-    ...['-auth_uri', t.domain, '-m', '1', '-set', 'calls', '1'],
-  ]);
-  await until('the SIPp callee to register', async () => {
-    if (uas.child.exitCode !== null) assert.fail(`SIPp uas exited early\n${uas.report()}`);
-    return t.server.context.location.bindings(CALLEE).length === 1;
-  });
-  const callee = t.server.context.location.bindings(CALLEE)[0]!;
-  assert.equal(callee.conn.transport, 'TLS');
+test(
+  'a SIPp call through the proxy: INVITE, 407, INVITE with digest, 100/180/200, ACK, BYE',
+  { skip: missing, timeout: 60_000 },
+  async () => {
+    // The callee: registers (uas.xml), answers one call on that connection (uas_ooc.xml), unregisters.
+    const scenario = ['-sf', path.join(BENCH, 'uas.xml'), '-oocsf', path.join(BENCH, 'uas_ooc.xml')];
+    const callee = usersFile('callee.csv', [CALLEE]);
+    const uas = await sipp('uas', [
+      ...['-t', 't1', ...scenario, '-inf', callee],
+      ...['-auth_uri', t.domain, '-m', '1', '-set', 'calls', '1'],
+    ]);
+    await until('the SIPp callee to register', async () => {
+      if (uas.child.exitCode !== null) assert.fail(`SIPp uas exited early\n${uas.report()}`);
+      return t.server.context.location.bindings(CALLEE).length === 1;
+    });
+    assert.equal(t.server.context.location.bindings(CALLEE)[0]!.conn.transport, 'TLS');
 
-  const uac = await sipp('uac', [
-    '-t', 't1',
-    ...['-sf', path.join(BENCH, 'uac_invite.xml'), '-inf', usersFile('caller.csv', [CALLER])],
-    ...['-s', CALLEE, '-auth_uri', `${CALLEE}@${t.domain}`, '-d', '200', '-m', '1'],
-  ]);
-  await finished(uac);
-  await finished(uas);
-  assert.equal(uac.stats()['SuccessfulCall(C)'], '1', uac.report());
+    const uac = await sipp('uac', [
+      ...['-t', 't1', '-sf', path.join(BENCH, 'uac_invite.xml'), '-inf', usersFile('caller.csv', [CALLER])],
+      ...['-s', CALLEE, '-auth_uri', `${CALLEE}@${t.domain}`, '-d', '200', '-m', '1'],
+    ]);
+    await finished(uac);
+    await finished(uas);
+    assert.equal(uac.stats()['SuccessfulCall(C)'], '1', uac.report());
 
-  assert.deepEqual(flow(uac.messages()), ['> INVITE', '< 407', '> ACK', '> INVITE', '< 100', '< 180', '< 200', '> ACK', '> BYE', '< 200']);
-  assert.deepEqual(flow(uas.messages()), [
-    ...['> REGISTER', '< 401', '> REGISTER', '< 200'],
-    ...['< INVITE', '> 180', '> 200', '< ACK', '< BYE', '> 200'],
-    ...['> REGISTER', '< 401', '> REGISTER', '< 200'], // Expires: 0
-  ]);
-  // The INVITE reached the callee through the proxy: identity asserted, dialog record-routed; the
-  // caller's ACK and BYE followed that route.
-  assert.match(uas.messages(), new RegExp(`^P-Asserted-Identity: <sip:${CALLER}@example\\.test>\\r?$`, 'm'));
-  assert.match(uas.messages(), /^Record-Route: <sip:127\.0\.0\.1:\d+;transport=tls;lr;tsu=[^>]+>\r?$/m);
-  assert.match(uac.messages(), /^(ACK|BYE) sip:sippcallee@127\.0\.0\.1:\d+;transport=tls SIP\/2\.0\r?\nVia: [^\n]+\nRoute: <sip:127\.0\.0\.1:\d+;transport=tls;lr;tsu=/m);
-  await until('the callee to unregister', () => t.server.context.location.bindings(CALLEE).length === 0);
-});
+    assert.deepEqual(flow(uac.messages()), [
+      '> INVITE',
+      '< 407',
+      '> ACK',
+      '> INVITE',
+      '< 100',
+      '< 180',
+      '< 200',
+      '> ACK',
+      '> BYE',
+      '< 200',
+    ]);
+    assert.deepEqual(flow(uas.messages()), [
+      ...['> REGISTER', '< 401', '> REGISTER', '< 200'],
+      ...['< INVITE', '> 180', '> 200', '< ACK', '< BYE', '> 200'],
+      ...['> REGISTER', '< 401', '> REGISTER', '< 200'], // Expires: 0
+    ]);
+    // The INVITE reached the callee through the proxy: identity asserted, dialog record-routed; the
+    // caller's ACK and BYE followed that route.
+    const domain = t.domain.replace(/\./g, '\\.');
+    assert.match(uas.messages(), new RegExp(`^P-Asserted-Identity: <sip:${CALLER}@${domain}>\\r?$`, 'm'));
+    const recordRoute = /^Record-Route: (<sip:127\.0\.0\.1:\d+;transport=tls;lr;tsu=[^>]+>)\r?$/m.exec(
+      uas.messages(),
+    );
+    assert.ok(recordRoute, 'the INVITE was record-routed');
+    for (const method of ['ACK', 'BYE']) {
+      const request = new RegExp(
+        `^${method} sip:${CALLEE}@127\\.0\\.0\\.1:\\d+;transport=tls SIP/2\\.0\\r?\\n(?:[^\\n]+\\n)*?\\r?\\n`,
+        'm',
+      );
+      const sent = request.exec(uac.messages())?.[0] ?? '';
+      assert.ok(
+        sent.includes(`\nRoute: ${recordRoute[1]}\r\n`),
+        `${method} to the callee's Contact via our Record-Route:\n${sent}`,
+      );
+    }
+  },
+);

@@ -30,6 +30,8 @@ export interface Limits {
 
 export interface ServerContext {
   domain: string;
+  /** Digest realm. */
+  realm: string;
   /** Host names and addresses that mean "this server" in a Request-URI or Route. */
   localHosts: Set<string>;
   /** `host:port` put into Via and Record-Route. */

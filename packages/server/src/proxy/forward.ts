@@ -9,6 +9,7 @@ import {
   type SipResponse,
 } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
+import { parseAuthHeader } from '../sip/uri.js';
 import { newBranch, type ServerTransaction } from '../transaction/transactions.js';
 import { formatEndpoint, type Connection } from '../transport/connection.js';
 import type { ServerContext } from './context.js';
@@ -94,6 +95,7 @@ export function forward(
     const fwd = cloneMessage(req);
     if (opts.retarget) fwd.uri = target.uri;
     decrementMaxForwards(fwd);
+    dropOwnCredentials(ctx, fwd);
     if (opts.recordRoute) prependHeader(fwd, 'Record-Route', recordRouteFor(from, target.conn));
     assertIdentity(fwd, from.identity);
     if (isInvite) addObservedAddress(fwd, from);
@@ -132,6 +134,16 @@ export function forward(
       },
     });
   }
+}
+
+/**
+ * Credentials meant for this server are consumed here (RFC 3261 §22.3): forwarding them would hand the
+ * callee a digest response it could attack offline.
+ */
+function dropOwnCredentials(ctx: ServerContext, req: SipRequest): void {
+  req.headers = req.headers.filter(
+    (h) => h.name.toLowerCase() !== 'proxy-authorization' || parseAuthHeader(h.value)?.params.realm !== ctx.realm,
+  );
 }
 
 /** Forwards an ACK for a 2xx (its own transaction, RFC 3261 §17.1.1.3): statelessly. */

@@ -169,7 +169,27 @@ test('an unregistered connection is challenged with 407 and can then call', asyn
   assert.equal(challenge.status, 407);
   assert.match(header(challenge, 'Proxy-Authenticate')!, /algorithm=SHA-256/);
   const done = alice.request('MESSAGE', `sip:bob@${t.domain}`, { body: 'x', contentType: 'text/plain' });
-  bob.respond(await bob.nextRequest('MESSAGE'), 200);
+  const msg = await bob.nextRequest('MESSAGE');
+  assert.equal(headerValues(msg, 'Proxy-Authorization').length, 0, "the caller's credentials are consumed, not forwarded");
+  bob.respond(msg, 200);
+  assert.equal((await done).status, 200);
+  alice.close();
+  bob.close();
+});
+
+test('a request that already crossed another proxy (several Vias) is served, its lower Vias untouched', async () => {
+  const alice = await registered('alice');
+  const bob = await registered('bob');
+  const req = alice.build('MESSAGE', `sip:bob@${t.domain}`, { body: 'via a proxy', contentType: 'text/plain' });
+  const lower = 'SIP/2.0/TLS 192.0.2.99:5061;branch=z9hG4bKlowerhop;received=192.0.2.1';
+  req.headers.splice(1, 0, { name: 'Via', value: lower });
+  const done = alice.sendRequest(req);
+  const msg = await bob.nextRequest('MESSAGE');
+  const vias = headerValues(msg, 'Via');
+  assert.equal(vias.length, 3, 'ours, the client\'s, the lower hop');
+  assert.equal(vias[2], lower);
+  assert.match(vias[1]!, /;received=127\.0\.0\.1/);
+  bob.respond(msg, 200);
   assert.equal((await done).status, 200);
   alice.close();
   bob.close();

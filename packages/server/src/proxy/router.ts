@@ -1,8 +1,8 @@
 import {
   header,
   headerValues,
-  setHeader,
   shiftHeaderValue,
+  splitList,
   type SipMessage,
   type SipRequest,
   type SipResponse,
@@ -221,13 +221,15 @@ export class Router {
 
 /** RFC 3261 §18.2.1: note where a request really came from in its top Via (and rport, RFC 3581). */
 function markReceived(req: SipRequest, conn: Connection): void {
-  const top = headerValues(req, 'Via')[0];
+  const first = req.headers.find((h) => h.name.toLowerCase() === 'via');
+  if (!first) return;
+  const [top, ...rest] = splitList(first.value);
   const via = top ? parseVia(top) : undefined;
   if (!via) return;
   via.params.received = conn.remote.address;
   if ('rport' in via.params) via.params.rport = String(conn.remote.port);
-  const rest = headerValues(req, 'Via').slice(1);
-  setHeader(req, 'Via', [formatVia(via), ...rest].join(', '));
+  // Only the topmost value changes; the other Vias stay exactly as they came.
+  first.value = [formatVia(via), ...rest].join(', ');
 }
 
 const KNOWN_METHODS = new Set(ALLOWED_METHODS.split(', ').concat('PUBLISH'));

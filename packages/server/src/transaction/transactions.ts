@@ -1,6 +1,6 @@
 import { randomId } from '../sip/ids.js';
 import type { Connection } from '../transport/connection.js';
-import { cseq, header, type SipRequest, type SipResponse } from '../sip/message.js';
+import { cseq, headerValues, type SipRequest, type SipResponse } from '../sip/message.js';
 import { parseVia } from '../sip/uri.js';
 
 /**
@@ -29,7 +29,8 @@ export interface ServerTransaction {
 
 /** RFC 3261 §17.2.3 matching key: branch + sent-by + method (an ACK maps onto its INVITE). */
 export function serverKey(req: SipRequest, method = req.method): string | undefined {
-  const via = header(req, 'Via');
+  // The topmost Via: the first value of the first Via header (several may share a line, RFC 3261 §7.3.1).
+  const via = headerValues(req, 'Via')[0];
   if (!via) return undefined;
   const v = parseVia(via);
   const branch = v?.params.branch;
