@@ -54,7 +54,8 @@ async function startOurs(): Promise<Target> {
   initDataDir({ dataDir, domain: DOMAIN, hosts: ['localhost', '127.0.0.1'] });
   const store = openStore(dataPaths(dataDir).db, { create: false });
   store.transaction(() => {
-    for (let i = 0; i < USERS; i++) store.users.add(userName(i), { realm: DOMAIN, password: password(userName(i)) });
+    for (let i = 0; i < USERS; i++)
+      store.users.add(userName(i), { realm: DOMAIN, password: password(userName(i)) });
   });
   store.close();
   const built = fs.existsSync(path.join(root, 'packages/server/dist/cli/main.js'));
@@ -63,7 +64,20 @@ async function startOurs(): Promise<Target> {
     : ['--conditions=tsunagu-source', '--import', 'tsx', path.join(root, 'packages/server/src/cli/main.ts')];
   const child = spawn(
     process.execPath,
-    [...cmd, 'start', '--data', dataDir, '--sip', '127.0.0.1:0', '--wss', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-level', 'warn'],
+    [
+      ...cmd,
+      'start',
+      '--data',
+      dataDir,
+      '--sip',
+      '127.0.0.1:0',
+      '--wss',
+      '127.0.0.1:0',
+      '--admin',
+      '127.0.0.1:0',
+      '--log-level',
+      'warn',
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const line = await firstLine(child);
@@ -114,7 +128,10 @@ async function startKamailio(): Promise<Target> {
         .map(Number)
         .filter((p) => {
           try {
-            return fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'kamailio' && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir);
+            return (
+              fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'kamailio' &&
+              fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir)
+            );
           } catch {
             return false;
           }
@@ -161,14 +178,29 @@ function cpuSeconds(pids: number[]): number {
 
 async function connect(t: Target, i: number): Promise<SipTestClient> {
   const user = userName(i);
-  return SipTestClient.connect({ host: '127.0.0.1', port: t.port, ca: t.ca, servername: t.servername, domain: DOMAIN, user, password: password(user) });
+  return SipTestClient.connect({
+    host: '127.0.0.1',
+    port: t.port,
+    ca: t.ca,
+    servername: t.servername,
+    domain: DOMAIN,
+    user,
+    password: password(user),
+  });
 }
 
 /** REGISTER with a reused nonce: one digest verification per REGISTER, no challenge round trip. */
-async function registerLoop(c: SipTestClient, until: number, count: { ok: number; other: number }): Promise<void> {
+async function registerLoop(
+  c: SipTestClient,
+  until: number,
+  count: { ok: number; other: number },
+): Promise<void> {
   let challenge: SipResponse | undefined;
   while (Date.now() < until) {
-    const req = c.build('REGISTER', `sip:${DOMAIN}`, { to: `<${c.aor}>`, headers: [{ name: 'Expires', value: '600' }] });
+    const req = c.build('REGISTER', `sip:${DOMAIN}`, {
+      to: `<${c.aor}>`,
+      headers: [{ name: 'Expires', value: '600' }],
+    });
     let res = await c.sendRequest(challenge ? c.withCredentials(req, challenge) : req);
     if (res.status === 401) {
       challenge = res;
@@ -181,16 +213,25 @@ async function registerLoop(c: SipTestClient, until: number, count: { ok: number
 
 function answerCalls(callee: SipTestClient): void {
   callee.onRequest = (req: SipRequest) => {
-    if (req.method === 'INVITE') callee.respond(req, 200, { body: 'v=0\r\n', contentType: 'application/sdp' });
+    if (req.method === 'INVITE')
+      callee.respond(req, 200, { body: 'v=0\r\n', contentType: 'application/sdp' });
     else if (req.method === 'BYE') callee.respond(req, 200);
     return req.method === 'INVITE' || req.method === 'BYE' || req.method === 'ACK';
   };
 }
 
-async function callLoop(caller: SipTestClient, callee: string, until: number, count: { ok: number; other: number }): Promise<void> {
+async function callLoop(
+  caller: SipTestClient,
+  callee: string,
+  until: number,
+  count: { ok: number; other: number },
+): Promise<void> {
   let challenge: SipResponse | undefined;
   while (Date.now() < until) {
-    const inv = caller.build('INVITE', `sip:${callee}@${DOMAIN}`, { body: 'v=0\r\n', contentType: 'application/sdp' });
+    const inv = caller.build('INVITE', `sip:${callee}@${DOMAIN}`, {
+      body: 'v=0\r\n',
+      contentType: 'application/sdp',
+    });
     let req = challenge ? caller.withCredentials(inv, challenge) : inv;
     let res = await caller.sendRequest(req);
     if (res.status === 407) {
@@ -264,11 +305,15 @@ async function measure(t: Target) {
     callers.push(caller);
   }
   const warmCalls = { ok: 0, other: 0 };
-  await Promise.all(callers.map((c, p) => callLoop(c, userName(CONNS + PAIRS + p), Date.now() + 1000, warmCalls)));
+  await Promise.all(
+    callers.map((c, p) => callLoop(c, userName(CONNS + PAIRS + p), Date.now() + 1000, warmCalls)),
+  );
   const calls = { ok: 0, other: 0 };
   const t1 = Date.now();
   const cpu1 = cpuSeconds(t.pids());
-  await Promise.all(callers.map((c, p) => callLoop(c, userName(CONNS + PAIRS + p), t1 + SECONDS * 1000, calls)));
+  await Promise.all(
+    callers.map((c, p) => callLoop(c, userName(CONNS + PAIRS + p), t1 + SECONDS * 1000, calls)),
+  );
   result.callsPerSecond = calls.ok / ((Date.now() - t1) / 1000);
   result.callServerCpuUs = ((cpuSeconds(t.pids()) - cpu1) / calls.ok) * 1e6;
   result.callErrors = calls.other + warmCalls.other;
@@ -290,9 +335,15 @@ for (const name of TARGETS) {
 }
 
 const f = (n: number | undefined, d = 0) => (n === undefined ? '-' : n.toFixed(d));
-console.log(`\nmachine: ${os.cpus()[0]?.model} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
-console.log(`load: ${CONNS} REGISTER connections, ${PAIRS} call pairs, ${SECONDS} s each; ${IDLE} idle terminals\n`);
-console.log('| server | REGISTER/s | server CPU µs per REGISTER | calls/s | server CPU µs per call | errors | KiB per idle TLS terminal | PSS before → after (MiB) |');
+console.log(
+  `\nmachine: ${os.cpus()[0]?.model} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
+);
+console.log(
+  `load: ${CONNS} REGISTER connections, ${PAIRS} call pairs, ${SECONDS} s each; ${IDLE} idle terminals\n`,
+);
+console.log(
+  '| server | REGISTER/s | server CPU µs per REGISTER | calls/s | server CPU µs per call | errors | KiB per idle TLS terminal | PSS before → after (MiB) |',
+);
 console.log('|---|---|---|---|---|---|---|---|');
 for (const { target, r } of rows) {
   console.log(
@@ -301,6 +352,8 @@ for (const { target, r } of rows) {
 }
 if (rows.length === 2) {
   const [a, b] = rows.map((x) => x.r);
-  console.log(`\nratio ${rows[0]!.target} / ${rows[1]!.target}: REGISTER ${f(a!.registerPerSecond! / b!.registerPerSecond!, 2)}, calls ${f(a!.callsPerSecond! / b!.callsPerSecond!, 2)}, server CPU per REGISTER ${f(a!.registerServerCpuUs! / b!.registerServerCpuUs!, 2)}, per call ${f(a!.callServerCpuUs! / b!.callServerCpuUs!, 2)}, memory per terminal ${f(a!.kibPerIdleTerminal! / b!.kibPerIdleTerminal!, 2)}`);
+  console.log(
+    `\nratio ${rows[0]!.target} / ${rows[1]!.target}: REGISTER ${f(a!.registerPerSecond! / b!.registerPerSecond!, 2)}, calls ${f(a!.callsPerSecond! / b!.callsPerSecond!, 2)}, server CPU per REGISTER ${f(a!.registerServerCpuUs! / b!.registerServerCpuUs!, 2)}, per call ${f(a!.callServerCpuUs! / b!.callServerCpuUs!, 2)}, memory per terminal ${f(a!.kibPerIdleTerminal! / b!.kibPerIdleTerminal!, 2)}`,
+  );
 }
 console.log(JSON.stringify({ rows }));

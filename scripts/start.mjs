@@ -14,8 +14,11 @@ const build = spawnSync('npx', ['tsc', '-b'], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
 
 if (!existsSync(join(data, 'config.json'))) {
-  const domain = process.env.TSUNAGU_DOMAIN ?? `${hostname().split('.')[0].toLowerCase() || 'tsunagu'}.tsunagu.test`;
-  const init = spawnSync(process.execPath, [cli, 'init', '--data', data, '--domain', domain], { stdio: 'inherit' });
+  const domain =
+    process.env.TSUNAGU_DOMAIN ?? `${hostname().split('.')[0].toLowerCase() || 'tsunagu'}.tsunagu.test`;
+  const init = spawnSync(process.execPath, [cli, 'init', '--data', data, '--domain', domain], {
+    stdio: 'inherit',
+  });
   if (init.status !== 0) process.exit(init.status ?? 1);
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The one test command (README, CI): typecheck, lint, then every package's tests.
+// The one test command (README, CI): typecheck, lint, formatting, then every package's tests.
 // Ends with one line "N passed, N failed[, N skipped]" summing every runner, and exits non-zero on any failure.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -53,6 +53,7 @@ function nodeTests(pkg, concurrency) {
 const checks = [
   ['typecheck', 'npx', ['tsc', '-b']],
   ['lint', 'npx', ['eslint', '.']],
+  ['format', 'npx', ['prettier', '--check', '.']],
 ];
 for (const [name, cmd, args] of checks) {
   if (step(name, cmd, args)) totals.passed += 1;

@@ -6,16 +6,31 @@ import { randomUUID } from 'node:crypto';
 import { headerInstances } from './sip/message.js';
 import { startTestServer, TEST_PASSWORD, type TestServer } from './testing/index.js';
 
-function post(t: TestServer, path: string, body: string): Promise<{ status: number; json: Record<string, string> }> {
+function post(
+  t: TestServer,
+  path: string,
+  body: string,
+): Promise<{ status: number; json: Record<string, string> }> {
   return new Promise((resolve, reject) => {
     const req = https.request(
-      { host: '127.0.0.1', port: t.https.port, path, method: 'POST', ca: t.ca, servername: 'localhost', headers: { 'content-type': 'application/json' } },
+      {
+        host: '127.0.0.1',
+        port: t.https.port,
+        path,
+        method: 'POST',
+        ca: t.ca,
+        servername: 'localhost',
+        headers: { 'content-type': 'application/json' },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString();
-          resolve({ status: res.statusCode ?? 0, json: text ? (JSON.parse(text) as Record<string, string>) : {} });
+          resolve({
+            status: res.statusCode ?? 0,
+            json: text ? (JSON.parse(text) as Record<string, string>) : {},
+          });
         });
       },
     );
@@ -26,11 +41,13 @@ function post(t: TestServer, path: string, body: string): Promise<{ status: numb
 
 function get(url: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    http.get(url, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    }).on('error', reject);
+    http
+      .get(url, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      })
+      .on('error', reject);
   });
 }
 
@@ -73,14 +90,26 @@ test('enrolment refuses expired, wrong-user and malformed requests alike, and bo
     t.addUser('bob');
     const instance = `<urn:uuid:${randomUUID()}>`;
     const expired = t.admin.invites.create('alice', 1, Date.now() - 10_000);
-    assert.equal((await post(t, '/enroll', JSON.stringify({ user: 'alice', token: expired.token, instance, name: 'x' }))).status, 403);
+    assert.equal(
+      (await post(t, '/enroll', JSON.stringify({ user: 'alice', token: expired.token, instance, name: 'x' })))
+        .status,
+      403,
+    );
     const forBob = t.admin.invites.create('bob', 60_000);
-    assert.equal((await post(t, '/enroll', JSON.stringify({ user: 'alice', token: forBob.token, instance, name: 'x' }))).status, 403);
+    assert.equal(
+      (await post(t, '/enroll', JSON.stringify({ user: 'alice', token: forBob.token, instance, name: 'x' })))
+        .status,
+      403,
+    );
     assert.equal((await post(t, '/enroll', '{not json')).status, 400);
     assert.equal((await post(t, '/enroll', JSON.stringify({ user: 'alice' }))).status, 400);
     assert.equal((await post(t, '/enroll', 'x'.repeat(100_000)).catch(() => ({ status: 413 }))).status, 413);
     // bob's token was not spent by the failed attempt.
-    assert.equal((await post(t, '/enroll', JSON.stringify({ user: 'bob', token: forBob.token, instance, name: 'x' }))).status, 200);
+    assert.equal(
+      (await post(t, '/enroll', JSON.stringify({ user: 'bob', token: forBob.token, instance, name: 'x' })))
+        .status,
+      200,
+    );
   } finally {
     await t.close();
   }
@@ -104,11 +133,17 @@ test('health and metrics on the admin address', async () => {
 });
 
 test('logs never contain a password, a token, a device secret or a digest response', async () => {
-  const t = await startTestServer({ server: { throttle: { perUser: 2, perAddress: 100, windowMs: 60_000 } } });
+  const t = await startTestServer({
+    server: { throttle: { perUser: 2, perAddress: 100, windowMs: 60_000 } },
+  });
   try {
     t.addUser('alice');
     const { token } = t.admin.invites.create('alice', 60_000);
-    const enrolled = await post(t, '/enroll', JSON.stringify({ user: 'alice', token, instance: `<urn:uuid:${randomUUID()}>`, name: 'x' }));
+    const enrolled = await post(
+      t,
+      '/enroll',
+      JSON.stringify({ user: 'alice', token, instance: `<urn:uuid:${randomUUID()}>`, name: 'x' }),
+    );
     const c = await t.client('alice');
     const req = c.build('REGISTER', `sip:${t.domain}`, { to: `<${c.aor}>` });
     const challenge = await c.sendRequest(req);
@@ -119,7 +154,13 @@ test('logs never contain a password, a token, a device secret or a digest respon
     const digestResponse = /response="([0-9a-f]+)"/.exec(headerInstances(answered, 'Authorization')[0]!)![1]!;
     const text = JSON.stringify(t.logs);
     assert.ok(t.logs.length > 5, 'there are logs to check');
-    for (const secret of [TEST_PASSWORD('alice'), 'nope-wrong', token, enrolled.json.secret!, digestResponse]) {
+    for (const secret of [
+      TEST_PASSWORD('alice'),
+      'nope-wrong',
+      token,
+      enrolled.json.secret!,
+      digestResponse,
+    ]) {
       assert.ok(!text.includes(secret), `a secret leaked into the logs: ${secret.slice(0, 6)}…`);
     }
   } finally {
@@ -139,7 +180,10 @@ test('a restart loses nothing: users, devices and policy persist; old nonces get
 
   const second = await startTestServer({ dataDir });
   try {
-    assert.deepEqual(second.admin.users.list().map((u) => u.name), ['alice']);
+    assert.deepEqual(
+      second.admin.users.list().map((u) => u.name),
+      ['alice'],
+    );
     assert.equal(second.admin.devices.list('alice').length, 1);
     const c2 = await second.client('alice');
     // Credentials computed for a nonce of the previous process: correct, so only stale.

@@ -1,5 +1,10 @@
 import fs from 'node:fs';
-import { Authenticator, DEFAULT_THROTTLE, type CredentialLookup, type ThrottleLimits } from './auth/authenticator.js';
+import {
+  Authenticator,
+  DEFAULT_THROTTLE,
+  type CredentialLookup,
+  type ThrottleLimits,
+} from './auth/authenticator.js';
 import { DigestAuthenticator } from './auth/digest.js';
 import { listenAdmin } from './admin/http.js';
 import { Metrics } from './admin/metrics.js';
@@ -14,7 +19,12 @@ import { Router } from './proxy/router.js';
 import { LocationService } from './registrar/location.js';
 import { openStore } from './store/index.js';
 import { ClientTransactions, ServerTransactions } from './transaction/transactions.js';
-import { DEFAULT_TRANSPORT_LIMITS, formatEndpoint, type Connection, type TransportLimits } from './transport/connection.js';
+import {
+  DEFAULT_TRANSPORT_LIMITS,
+  formatEndpoint,
+  type Connection,
+  type TransportLimits,
+} from './transport/connection.js';
 import { listenTls } from './transport/tls.js';
 import { listenWss } from './transport/wss.js';
 
@@ -63,7 +73,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     devices: (user) => {
       let list = deviceCache.get(user);
       if (!list) {
-        list = store.devices.list(user).map((d) => ({ id: d.id, name: d.name, instance: d.instance ?? undefined }));
+        list = store.devices
+          .list(user)
+          .map((d) => ({ id: d.id, name: d.name, instance: d.instance ?? undefined }));
         deviceCache.set(user, list);
       }
       return list;
@@ -123,7 +135,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     domain: config.domain,
     realm,
     // IPv6 addresses appear bracketed in URIs (RFC 5118).
-    localHosts: new Set([config.domain, ...config.hosts, ...config.hosts.filter((h) => h.includes(':')).map((h) => `[${h}]`)]),
+    localHosts: new Set([
+      config.domain,
+      ...config.hosts,
+      ...config.hosts.filter((h) => h.includes(':')).map((h) => `[${h}]`),
+    ]),
     advertised: '', // set once the SIP port is known
     log: log.child({ module: 'sip' }),
     directory,
@@ -141,14 +157,22 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   location.onChange(() => presence.changed());
   const events = {
     onMessage: (c: Connection, m: Parameters<Router['onMessage']>[1]) => router.onMessage(c, m),
-    onBadMessage: (c: Connection, raw: Buffer, e: Error & { status?: number }) => router.onBadMessage(c, raw, e),
+    onBadMessage: (c: Connection, raw: Buffer, e: Error & { status?: number }) =>
+      router.onBadMessage(c, raw, e),
     onConnection: (c: Connection) => {
       connections.set(c.id, c);
       c.onClose(() => connections.delete(c.id));
     },
   };
 
-  const sip = await listenTls(sipAddr.host, sipAddr.port, creds, transportLimits, events, log.child({ module: 'tls' }));
+  const sip = await listenTls(
+    sipAddr.host,
+    sipAddr.port,
+    creds,
+    transportLimits,
+    events,
+    log.child({ module: 'tls' }),
+  );
   const advertisedHost = config.hosts[0] ?? config.domain;
   ctx.advertised = formatHostPort({ host: advertisedHost, port: sip.address.port });
   ctx.localHosts.add(sip.address.address.includes(':') ? `[${sip.address.address}]` : sip.address.address);
@@ -168,7 +192,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         }
       },
     });
-    wss = await listenWss(wssAddr.host, wssAddr.port, creds, transportLimits, events, enroll, log.child({ module: 'wss' }));
+    wss = await listenWss(
+      wssAddr.host,
+      wssAddr.port,
+      creds,
+      transportLimits,
+      events,
+      enroll,
+      log.child({ module: 'wss' }),
+    );
     admin = await listenAdmin(adminAddr.host, adminAddr.port, metrics, () => ({
       ok: true,
       detail: { connections: connections.size, bindings: location.size },
@@ -207,7 +239,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     for (const conn of connections.values()) {
       const id = conn.identity;
       if (!id) continue;
-      const gone = !directory.userExists(id.user) || (id.deviceId && !store.devices.get(id.user, id.deviceId));
+      const gone =
+        !directory.userExists(id.user) || (id.deviceId && !store.devices.get(id.user, id.deviceId));
       if (gone) {
         location.dropConnection(conn);
         conn.close('credentials revoked');

@@ -34,9 +34,11 @@ test('leaves the SDP alone when the observed address is already a candidate', ()
 });
 
 test('ignores media that is not TCP/TLS and active-only offers', () => {
-  const audio = 'v=0\r\nm=audio 4000 RTP/AVP 0\r\na=candidate:1 1 TCP 1 10.0.0.1 4000 typ host tcptype passive\r\n';
+  const audio =
+    'v=0\r\nm=audio 4000 RTP/AVP 0\r\na=candidate:1 1 TCP 1 10.0.0.1 4000 typ host tcptype passive\r\n';
   assert.equal(addObservedCandidates(audio, '203.0.113.7'), audio);
-  const active = 'v=0\r\nm=application 9 TCP/TLS tsunagu\r\na=setup:active\r\na=candidate:1 1 TCP 1 10.0.0.1 9 typ host tcptype active\r\n';
+  const active =
+    'v=0\r\nm=application 9 TCP/TLS tsunagu\r\na=setup:active\r\na=candidate:1 1 TCP 1 10.0.0.1 9 typ host tcptype active\r\n';
   assert.equal(addObservedCandidates(active, '203.0.113.7'), active);
 });
 

@@ -52,7 +52,8 @@ export function addObservedCandidates(sdp: string, observedAddress: string): str
       if (m && m[3]!.toUpperCase() === 'TCP') {
         section.addresses.add(normalise(m[5]!));
         const passive = /\btcptype (passive|so)\b/i.test(m[8] ?? '');
-        if (m[7]!.toLowerCase() === 'host' && passive) section.hosts.push({ address: m[5]!, port: Number(m[6]) });
+        if (m[7]!.toLowerCase() === 'host' && passive)
+          section.hosts.push({ address: m[5]!, port: Number(m[6]) });
       }
     }
     out.push(line);

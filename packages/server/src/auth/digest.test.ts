@@ -1,6 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { algorithmsFor, computeHa1, computeResponse, DigestAuthenticator, type DigestAlgorithm, type DigestCredentials, type DigestParams } from './digest.js';
+import {
+  algorithmsFor,
+  computeHa1,
+  computeResponse,
+  DigestAuthenticator,
+  type DigestAlgorithm,
+  type DigestCredentials,
+  type DigestParams,
+} from './digest.js';
 
 const realm = 'example.org';
 const creds = (alg: DigestAlgorithm[] = ['SHA-256']) => ({
@@ -14,12 +22,22 @@ const creds = (alg: DigestAlgorithm[] = ['SHA-256']) => ({
   allowMd5: alg.includes('MD5'),
 });
 
-function answer(nonce: string, o: { alg?: DigestAlgorithm; password?: string; nc?: string } = {}): DigestParams {
+function answer(
+  nonce: string,
+  o: { alg?: DigestAlgorithm; password?: string; nc?: string } = {},
+): DigestParams {
   const alg = o.alg ?? 'SHA-256';
   const nc = o.nc ?? '00000001';
   const ha1 = computeHa1(alg, 'alice', realm, o.password ?? 'secret');
   const uri = 'sip:example.org';
-  const response = computeResponse(alg, ha1, { method: 'REGISTER', uri, nonce, nc, cnonce: 'c1', qop: 'auth' });
+  const response = computeResponse(alg, ha1, {
+    method: 'REGISTER',
+    uri,
+    nonce,
+    nc,
+    cnonce: 'c1',
+    qop: 'auth',
+  });
   return { username: 'alice', realm, nonce, uri, response, algorithm: alg, qop: 'auth', nc, cnonce: 'c1' };
 }
 
@@ -54,27 +72,39 @@ test('offers SHA-256 first, MD5 only when allowed, MD5 alone only for a legacy c
 test('accepts the right password and refuses a wrong one', () => {
   const d = new DigestAuthenticator(realm, 60_000);
   const nonce = nonceOf(d.challenges(['SHA-256'])[0]!);
-  assert.deepEqual(d.verify('REGISTER', answer(nonce), () => creds()), { ok: true, credentials: creds().credentials });
+  assert.deepEqual(
+    d.verify('REGISTER', answer(nonce), () => creds()),
+    { ok: true, credentials: creds().credentials },
+  );
   const wrong = d.verify('REGISTER', answer(nonce, { password: 'guess', nc: '00000002' }), () => creds());
   assert.deepEqual(wrong, { ok: false, reason: 'wrong-credentials' });
-  assert.deepEqual(d.verify('REGISTER', answer(nonce, { nc: '00000003' }), () => undefined), {
-    ok: false,
-    reason: 'wrong-credentials',
-  });
+  assert.deepEqual(
+    d.verify('REGISTER', answer(nonce, { nc: '00000003' }), () => undefined),
+    {
+      ok: false,
+      reason: 'wrong-credentials',
+    },
+  );
 });
 
 test('MD5 is refused unless the user allows it', () => {
   const d = new DigestAuthenticator(realm, 60_000);
   const nonce = nonceOf(d.challenges(['SHA-256', 'MD5'])[0]!);
   assert.equal(d.verify('REGISTER', answer(nonce, { alg: 'MD5' }), () => creds()).ok, false);
-  assert.equal(d.verify('REGISTER', answer(nonce, { alg: 'MD5', nc: '00000002' }), () => creds(['SHA-256', 'MD5'])).ok, true);
+  assert.equal(
+    d.verify('REGISTER', answer(nonce, { alg: 'MD5', nc: '00000002' }), () => creds(['SHA-256', 'MD5'])).ok,
+    true,
+  );
 });
 
 test('a replayed nonce-count is refused', () => {
   const d = new DigestAuthenticator(realm, 60_000);
   const nonce = nonceOf(d.challenges(['SHA-256'])[0]!);
   assert.equal(d.verify('REGISTER', answer(nonce), () => creds()).ok, true);
-  assert.deepEqual(d.verify('REGISTER', answer(nonce), () => creds()), { ok: false, reason: 'replay' });
+  assert.deepEqual(
+    d.verify('REGISTER', answer(nonce), () => creds()),
+    { ok: false, reason: 'replay' },
+  );
   assert.equal(d.verify('REGISTER', answer(nonce, { nc: '00000002' }), () => creds()).ok, true);
 });
 
@@ -83,14 +113,23 @@ test('an expired nonce is stale, a forged or foreign one too, but only with the 
   const d = new DigestAuthenticator(realm, 1000, () => now);
   const nonce = nonceOf(d.challenges(['SHA-256'])[0]!);
   now += 1001;
-  assert.deepEqual(d.verify('REGISTER', answer(nonce), () => creds()), { ok: false, reason: 'stale' });
+  assert.deepEqual(
+    d.verify('REGISTER', answer(nonce), () => creds()),
+    { ok: false, reason: 'stale' },
+  );
   const other = new DigestAuthenticator(realm, 1000, () => now);
   const foreign = nonceOf(other.challenges(['SHA-256'])[0]!);
-  assert.deepEqual(d.verify('REGISTER', answer(foreign), () => creds()), { ok: false, reason: 'stale' });
-  assert.deepEqual(d.verify('REGISTER', answer(foreign, { password: 'x' }), () => creds()), {
-    ok: false,
-    reason: 'wrong-credentials',
-  });
+  assert.deepEqual(
+    d.verify('REGISTER', answer(foreign), () => creds()),
+    { ok: false, reason: 'stale' },
+  );
+  assert.deepEqual(
+    d.verify('REGISTER', answer(foreign, { password: 'x' }), () => creds()),
+    {
+      ok: false,
+      reason: 'wrong-credentials',
+    },
+  );
 });
 
 test('malformed answers: no qop, bad nc, other realm, unknown algorithm', () => {
@@ -99,11 +138,23 @@ test('malformed answers: no qop, bad nc, other realm, unknown algorithm', () => 
   const good = answer(nonce);
   const noQop: DigestParams = { ...good };
   delete noQop.qop;
-  assert.deepEqual(d.verify('REGISTER', noQop, () => creds()), { ok: false, reason: 'malformed' });
-  assert.deepEqual(d.verify('REGISTER', { ...good, nc: 'zz' }, () => creds()), { ok: false, reason: 'malformed' });
-  assert.deepEqual(d.verify('REGISTER', { ...good, realm: 'evil' }, () => creds()), { ok: false, reason: 'malformed' });
-  assert.deepEqual(d.verify('REGISTER', { ...good, algorithm: 'SHA-512' }, () => creds()), {
-    ok: false,
-    reason: 'algorithm',
-  });
+  assert.deepEqual(
+    d.verify('REGISTER', noQop, () => creds()),
+    { ok: false, reason: 'malformed' },
+  );
+  assert.deepEqual(
+    d.verify('REGISTER', { ...good, nc: 'zz' }, () => creds()),
+    { ok: false, reason: 'malformed' },
+  );
+  assert.deepEqual(
+    d.verify('REGISTER', { ...good, realm: 'evil' }, () => creds()),
+    { ok: false, reason: 'malformed' },
+  );
+  assert.deepEqual(
+    d.verify('REGISTER', { ...good, algorithm: 'SHA-512' }, () => creds()),
+    {
+      ok: false,
+      reason: 'algorithm',
+    },
+  );
 });

@@ -133,7 +133,8 @@ export class DigestAuthenticator {
     // The password is proven; an expired nonce, or one from before a restart, only means "ask again"
     // (stale=true, RFC 7616 §3.3) — not a failed attempt.
     const issuedAt = this.#nonceTime(p.nonce);
-    if (issuedAt === undefined || this.now() - issuedAt > this.nonceTtlMs) return { ok: false, reason: 'stale' };
+    if (issuedAt === undefined || this.now() - issuedAt > this.nonceTtlMs)
+      return { ok: false, reason: 'stale' };
     const nc = parseInt(p.nc, 16);
     const last = this.#counts.get(p.nonce) ?? 0;
     if (nc <= last) return { ok: false, reason: 'replay' };
@@ -159,7 +160,8 @@ export class DigestAuthenticator {
     const cutoff = this.now() - this.nonceTtlMs;
     for (const nonce of this.#counts.keys()) {
       const t = this.#nonceTime(nonce);
-      if (t === undefined || t < cutoff || this.#counts.size > MAX_TRACKED_NONCES / 2) this.#counts.delete(nonce);
+      if (t === undefined || t < cutoff || this.#counts.size > MAX_TRACKED_NONCES / 2)
+        this.#counts.delete(nonce);
       else break;
     }
   }

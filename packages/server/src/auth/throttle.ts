@@ -31,7 +31,6 @@ export class FailureThrottle {
     b.current++;
   }
 
-
   #bucket(key: string, create: boolean) {
     const now = this.now();
     let b = this.#buckets.get(key);

@@ -31,31 +31,43 @@ export function registerUser(program: Command): void {
       .description('add a user; without a password the user can join only with an invite')
       .option('--password-stdin', 'read the password from standard input (one line)')
       .option('--allow-md5', 'also allow MD5 digest, for legacy SIP clients (SHA-256 is always allowed)')
-      .option('--md5-only', 'challenge with MD5 alone, for legacy clients that give up on SHA-256 (implies --allow-md5)'),
-  ).action(async (name: string, opts: DataOptions & { passwordStdin?: boolean; allowMd5?: boolean; md5Only?: boolean }) => {
-    const password = opts.passwordStdin ? await readPassword(name.toLowerCase()) : undefined;
-    await withData(opts, ({ store, config }) => {
-      const u = store.users.add(name, {
-        realm: config.realm,
-        ...(password !== undefined ? { password } : {}),
-        allowMd5: opts.allowMd5 ?? false,
-        md5Only: opts.md5Only ?? false,
-      });
-      if (u.hasPassword) {
-        const digest = u.md5Only ? ' (MD5 digest only, for a legacy client)' : u.md5Ready ? ' (SHA-256 and MD5 digest)' : '';
-        out(`Added user ${u.name} (${u.name}@${config.domain}) with a password${digest}.`);
-      } else {
-        out(
-          `Added user ${u.name} (${u.name}@${config.domain}) without a password: ${u.name} can join only with an invite:`,
-        );
-        out(`  ${PROGRAM} invite ${u.name}`);
-        if (u.allowMd5)
+      .option(
+        '--md5-only',
+        'challenge with MD5 alone, for legacy clients that give up on SHA-256 (implies --allow-md5)',
+      ),
+  ).action(
+    async (
+      name: string,
+      opts: DataOptions & { passwordStdin?: boolean; allowMd5?: boolean; md5Only?: boolean },
+    ) => {
+      const password = opts.passwordStdin ? await readPassword(name.toLowerCase()) : undefined;
+      await withData(opts, ({ store, config }) => {
+        const u = store.users.add(name, {
+          realm: config.realm,
+          ...(password !== undefined ? { password } : {}),
+          allowMd5: opts.allowMd5 ?? false,
+          md5Only: opts.md5Only ?? false,
+        });
+        if (u.hasPassword) {
+          const digest = u.md5Only
+            ? ' (MD5 digest only, for a legacy client)'
+            : u.md5Ready
+              ? ' (SHA-256 and MD5 digest)'
+              : '';
+          out(`Added user ${u.name} (${u.name}@${config.domain}) with a password${digest}.`);
+        } else {
           out(
-            `MD5 digest is allowed, but works only once a password is set (${PROGRAM} user passwd ${u.name} --password-stdin).`,
+            `Added user ${u.name} (${u.name}@${config.domain}) without a password: ${u.name} can join only with an invite:`,
           );
-      }
-    });
-  });
+          out(`  ${PROGRAM} invite ${u.name}`);
+          if (u.allowMd5)
+            out(
+              `MD5 digest is allowed, but works only once a password is set (${PROGRAM} user passwd ${u.name} --password-stdin).`,
+            );
+        }
+      });
+    },
+  );
 
   withDataOption(user.command('list').description('list users').option('--json', 'print JSON')).action(
     async (opts: JsonOpt) => {

@@ -34,9 +34,12 @@ export type Redeem = (req: EnrollRequest) => { device: string; secret: string } 
 const MAX_BODY = 4096;
 const FIELD = /^[\x20-\x7e]{1,200}$/;
 
-export function enrollHandler(
-  opts: { domain: string; realm: string; redeem: Redeem; log: Logger },
-): (req: IncomingMessage, res: ServerResponse) => void {
+export function enrollHandler(opts: {
+  domain: string;
+  realm: string;
+  redeem: Redeem;
+  log: Logger;
+}): (req: IncomingMessage, res: ServerResponse) => void {
   const perAddress = new FailureThrottle(20, 60_000);
   const send = (res: ServerResponse, status: number, body: object) => {
     res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });

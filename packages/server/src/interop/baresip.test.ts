@@ -73,7 +73,14 @@ function silenceWav(rate: number, seconds: number): Buffer {
 }
 
 function startBaresip(commands: string[]): { child: ChildProcess; output: () => string } {
-  const args = ['-f', dir, '-t', '30', ...(process.env.BARESIP_TRACE ? ['-s'] : []), ...commands.flatMap((c) => ['-e', c])];
+  const args = [
+    '-f',
+    dir,
+    '-t',
+    '30',
+    ...(process.env.BARESIP_TRACE ? ['-s'] : []),
+    ...commands.flatMap((c) => ['-e', c]),
+  ];
   const child = spawn('baresip', args, { stdio: ['pipe', 'pipe', 'pipe'] });
   running.push(child);
   let out = '';
@@ -90,29 +97,46 @@ async function until(what: string, cond: () => boolean, ms = 10_000): Promise<vo
   }
 }
 
-test('baresip registers over TLS with digest, and its call is routed to a registered terminal', { skip: missing }, async () => {
-  const bob = await t.client('bob');
-  assert.equal((await bob.register()).status, 200);
-  const b = startBaresip([`/dial sip:bob@${t.domain}`]);
-  await until('baresip to register', () => t.server.context.location.bindings('legacy').length === 1);
-  const binding = t.server.context.location.bindings('legacy')[0]!;
-  assert.equal(binding.conn.transport, 'TLS');
+test(
+  'baresip registers over TLS with digest, and its call is routed to a registered terminal',
+  { skip: missing },
+  async () => {
+    const bob = await t.client('bob');
+    assert.equal((await bob.register()).status, 200);
+    const b = startBaresip([`/dial sip:bob@${t.domain}`]);
+    await until('baresip to register', () => t.server.context.location.bindings('legacy').length === 1);
+    const binding = t.server.context.location.bindings('legacy')[0]!;
+    assert.equal(binding.conn.transport, 'TLS');
 
-  const invite = await bob.nextRequest('INVITE', 10_000);
-  assert.deepEqual(headerValues(invite, 'P-Asserted-Identity'), [`<sip:legacy@${t.domain}>`]);
-  assert.match(header(invite, 'User-Agent') ?? '', /baresip/);
-  bob.respond(invite, 180, { toTag: 'bob1' });
-  bob.respond(invite, 200, {
-    toTag: 'bob1',
-    contentType: 'application/sdp',
-    body: ['v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 9 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', ''].join('\r\n'),
-  });
-  const ack = await bob.nextRequest('ACK', 5000);
-  assert.equal(header(ack, 'Call-ID'), header(invite, 'Call-ID'), 'the ACK came through the record-routed flow');
-  // bob hangs up; baresip must answer the BYE that the server relays down its TLS flow.
-  const d = bob.dialogAsCallee(invite, 'bob1');
-  const bye = await bob.sendRequest(bob.inDialog(d, 'BYE'));
-  assert.equal(bye.status, 200);
-  assert.match(b.output(), /Call established/);
-  b.child.kill('SIGTERM');
-});
+    const invite = await bob.nextRequest('INVITE', 10_000);
+    assert.deepEqual(headerValues(invite, 'P-Asserted-Identity'), [`<sip:legacy@${t.domain}>`]);
+    assert.match(header(invite, 'User-Agent') ?? '', /baresip/);
+    bob.respond(invite, 180, { toTag: 'bob1' });
+    bob.respond(invite, 200, {
+      toTag: 'bob1',
+      contentType: 'application/sdp',
+      body: [
+        'v=0',
+        'o=- 1 1 IN IP4 127.0.0.1',
+        's=-',
+        'c=IN IP4 127.0.0.1',
+        't=0 0',
+        'm=audio 9 RTP/AVP 0',
+        'a=rtpmap:0 PCMU/8000',
+        '',
+      ].join('\r\n'),
+    });
+    const ack = await bob.nextRequest('ACK', 5000);
+    assert.equal(
+      header(ack, 'Call-ID'),
+      header(invite, 'Call-ID'),
+      'the ACK came through the record-routed flow',
+    );
+    // bob hangs up; baresip must answer the BYE that the server relays down its TLS flow.
+    const d = bob.dialogAsCallee(invite, 'bob1');
+    const bye = await bob.sendRequest(bob.inDialog(d, 'BYE'));
+    assert.equal(bye.status, 200);
+    assert.match(b.output(), /Call established/);
+    b.child.kill('SIGTERM');
+  },
+);

@@ -27,10 +27,11 @@ export const REDACT_PATHS = [
 ];
 
 /** One structured logger per process, passed down; modules take child loggers with a `module` field. */
-export function createLogger(
-  level: LevelWithSilent = 'info',
-  destination?: NodeJS.WritableStream,
-): Logger {
-  const options = { level, base: { service: 'tsunagu-server' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+export function createLogger(level: LevelWithSilent = 'info', destination?: NodeJS.WritableStream): Logger {
+  const options = {
+    level,
+    base: { service: 'tsunagu-server' },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+  };
   return destination ? pino(options, destination as never) : pino(options, pino.destination(2));
 }

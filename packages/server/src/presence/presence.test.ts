@@ -36,7 +36,11 @@ test('the contact list holds exactly the reachable peers and follows presence wi
   });
   assert.equal(sub.status, 200);
   assert.equal(header(sub, 'Expires'), '600');
-  assert.deepEqual(summary(await nextContacts(alice)), ['bob:off', 'dave:off'], 'carol is hidden, alice is not her own contact');
+  assert.deepEqual(
+    summary(await nextContacts(alice)),
+    ['bob:off', 'dave:off'],
+    'carol is hidden, alice is not her own contact',
+  );
 
   const bob = await t.client('bob');
   const started = Date.now();
@@ -67,10 +71,16 @@ test('the contact list holds exactly the reachable peers and follows presence wi
 test("one's own list only; a hidden user's presence is 404 like an unknown one", async () => {
   const bob = await t.client('bob');
   await bob.register();
-  const other = await bob.request('SUBSCRIBE', `sip:alice@${t.domain}`, { headers: [{ name: 'Event', value: CONTACTS_EVENT }] });
+  const other = await bob.request('SUBSCRIBE', `sip:alice@${t.domain}`, {
+    headers: [{ name: 'Event', value: CONTACTS_EVENT }],
+  });
   assert.equal(other.status, 403);
-  const hidden = await bob.request('SUBSCRIBE', `sip:carol@${t.domain}`, { headers: [{ name: 'Event', value: 'presence' }] });
-  const unknown = await bob.request('SUBSCRIBE', `sip:zed@${t.domain}`, { headers: [{ name: 'Event', value: 'presence' }] });
+  const hidden = await bob.request('SUBSCRIBE', `sip:carol@${t.domain}`, {
+    headers: [{ name: 'Event', value: 'presence' }],
+  });
+  const unknown = await bob.request('SUBSCRIBE', `sip:zed@${t.domain}`, {
+    headers: [{ name: 'Event', value: 'presence' }],
+  });
   assert.equal(hidden.status, 404);
   assert.equal(unknown.status, 404);
   bob.close();
@@ -79,7 +89,12 @@ test("one's own list only; a hidden user's presence is 404 like an unknown one",
 test('presence of an allowed user in PIDF, refresh and unsubscribe in the dialog', async () => {
   const alice = await t.client('alice');
   await alice.register();
-  const req = alice.build('SUBSCRIBE', `sip:dave@${t.domain}`, { headers: [{ name: 'Event', value: 'presence' }, { name: 'Expires', value: '120' }] });
+  const req = alice.build('SUBSCRIBE', `sip:dave@${t.domain}`, {
+    headers: [
+      { name: 'Event', value: 'presence' },
+      { name: 'Expires', value: '120' },
+    ],
+  });
   const ok = await alice.sendRequest(req);
   assert.equal(ok.status, 200);
   const first = await alice.nextRequest('NOTIFY');

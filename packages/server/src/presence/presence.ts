@@ -79,7 +79,8 @@ export class Presence {
     if (!Number.isInteger(expires) || expires < 0) return reply(400);
 
     const toTag = parseNameAddr(header(req, 'To') ?? '')?.params.tag;
-    const existing = typeof toTag === 'string' ? this.#subs.get(`${header(req, 'Call-ID')}|${toTag}`) : undefined;
+    const existing =
+      typeof toTag === 'string' ? this.#subs.get(`${header(req, 'Call-ID')}|${toTag}`) : undefined;
     if (existing) {
       if (existing.conn !== conn && existing.subscriber !== identity.user) return reply(403);
       existing.conn = conn;
@@ -166,14 +167,19 @@ export class Presence {
       .sort()
       .map((u) => {
         const online = new Set(ctx.location.bindings(u).map((b) => b.deviceId));
-        const devices = ctx.directory.devices(u).map((d) => ({ id: d.id, name: d.name, online: online.has(d.id) }));
+        const devices = ctx.directory
+          .devices(u)
+          .map((d) => ({ id: d.id, name: d.name, online: online.has(d.id) }));
         return { user: u, aor: `sip:${localAor(ctx, u)}`, online: online.size > 0, devices };
       });
   }
 
   #body(sub: Subscription): { type: string; body: string } {
     if (sub.event === CONTACTS_EVENT) {
-      return { type: CONTACTS_TYPE, body: JSON.stringify({ version: 1, contacts: this.contactsOf(sub.subscriber) }) };
+      return {
+        type: CONTACTS_TYPE,
+        body: JSON.stringify({ version: 1, contacts: this.contactsOf(sub.subscriber) }),
+      };
     }
     const target = sub.target!;
     // Re-checked on every change: a policy that now hides the user ends what the watcher may see.

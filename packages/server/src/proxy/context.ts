@@ -13,7 +13,12 @@ export interface Directory {
   /** Devices known for a user (for contact lists): id, name, instance. */
   devices(user: string): { id: string; name: string; instance: string | undefined }[];
   /** Records a registering device; returns its id. */
-  deviceSeen(user: string, deviceId: string | undefined, instance: string | undefined, address: string): string | undefined;
+  deviceSeen(
+    user: string,
+    deviceId: string | undefined,
+    instance: string | undefined,
+    address: string,
+  ): string | undefined;
 }
 
 /** The connection policy: may `src` reach `dst`? Both are bare `user@domain` AORs. */

@@ -46,7 +46,8 @@ function decrementMaxForwards(req: SipRequest): void {
 /** Final-response choice among branches (RFC 3261 §16.7 step 6, simplified): 6xx, else the lowest class. */
 function better(a: SipResponse | undefined, b: SipResponse): SipResponse {
   if (!a) return b;
-  const rank = (r: SipResponse) => (r.status >= 600 ? 0 : r.status === 408 || r.status === 487 ? 900 : r.status);
+  const rank = (r: SipResponse) =>
+    r.status >= 600 ? 0 : r.status === 408 || r.status === 487 ? 900 : r.status;
   return rank(b) < rank(a) ? b : a;
 }
 
@@ -142,12 +143,18 @@ export function forward(
  */
 function dropOwnCredentials(ctx: ServerContext, req: SipRequest): void {
   req.headers = req.headers.filter(
-    (h) => h.name.toLowerCase() !== 'proxy-authorization' || parseAuthHeader(h.value)?.params.realm !== ctx.realm,
+    (h) =>
+      h.name.toLowerCase() !== 'proxy-authorization' || parseAuthHeader(h.value)?.params.realm !== ctx.realm,
   );
 }
 
 /** Forwards an ACK for a 2xx (its own transaction, RFC 3261 §17.1.1.3): statelessly. */
-export function forwardStateless(ctx: ServerContext, from: Connection, req: SipRequest, to: Connection): void {
+export function forwardStateless(
+  ctx: ServerContext,
+  from: Connection,
+  req: SipRequest,
+  to: Connection,
+): void {
   const fwd = cloneMessage(req);
   decrementMaxForwards(fwd);
   assertIdentity(fwd, from.identity);

@@ -32,7 +32,11 @@ function shape(res: SipResponse) {
     reason: res.reason,
     headers: res.headers
       .filter((h) => !random.has(h.name.toLowerCase()))
-      .map((h) => (h.name === 'To' ? `To: ${h.value.replace(/sip:\w+@/, 'sip:X@').replace(/tag=\w+/, 'tag=T')}` : `${h.name}: ${h.value}`)),
+      .map((h) =>
+        h.name === 'To'
+          ? `To: ${h.value.replace(/sip:\w+@/, 'sip:X@').replace(/tag=\w+/, 'tag=T')}`
+          : `${h.name}: ${h.value}`,
+      ),
     body: res.body.toString('hex'),
   };
 }
@@ -76,8 +80,13 @@ test('hidden and unknown take the same time, within noise', async (tc) => {
   const h = median(samples.hidden);
   const u = median(samples.unknown);
   const diff = Math.abs(h - u);
-  tc.diagnostic(`median round trip: hidden ${h.toFixed(3)} ms, unknown ${u.toFixed(3)} ms (300 each, interleaved)`);
-  assert.ok(diff < Math.max(0.15, 0.2 * Math.min(h, u)), `median hidden ${h.toFixed(3)} ms vs unknown ${u.toFixed(3)} ms`);
+  tc.diagnostic(
+    `median round trip: hidden ${h.toFixed(3)} ms, unknown ${u.toFixed(3)} ms (300 each, interleaved)`,
+  );
+  assert.ok(
+    diff < Math.max(0.15, 0.2 * Math.min(h, u)),
+    `median hidden ${h.toFixed(3)} ms vs unknown ${u.toFixed(3)} ms`,
+  );
 });
 
 test('the policy is reloaded without a restart: allowing carol makes her reachable', async () => {

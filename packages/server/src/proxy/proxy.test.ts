@@ -43,13 +43,24 @@ test('INVITE → 180 → 200 → ACK → BYE between two registered terminals, w
   const inviteDone = alice.sendRequest(inviteReq, { onProvisional: (r) => provisional.push(r.status) });
   const invite = await bob.nextRequest('INVITE');
   assert.equal(invite.uri, bob.contactUri, 'retargeted to the registered contact');
-  assert.deepEqual(headerValues(invite, 'P-Asserted-Identity'), [`<sip:alice@${t.domain}>`], 'forged PAI replaced');
+  assert.deepEqual(
+    headerValues(invite, 'P-Asserted-Identity'),
+    [`<sip:alice@${t.domain}>`],
+    'forged PAI replaced',
+  );
   assert.equal(headerValues(invite, 'Record-Route').length, 1);
   assert.equal(header(invite, 'Max-Forwards'), '69');
   const offer = invite.body.toString();
-  assert.match(offer, /a=candidate:srflx1 1 TCP \d+ 127\.0\.0\.1 50123 typ srflx raddr 192\.0\.2\.10 rport 50123 tcptype passive/);
+  assert.match(
+    offer,
+    /a=candidate:srflx1 1 TCP \d+ 127\.0\.0\.1 50123 typ srflx raddr 192\.0\.2\.10 rport 50123 tcptype passive/,
+  );
   bob.respond(invite, 180, { toTag: 'bobtag' });
-  bob.respond(invite, 200, { toTag: 'bobtag', body: sdp('198.51.100.20', 40000), contentType: 'application/sdp' });
+  bob.respond(invite, 200, {
+    toTag: 'bobtag',
+    body: sdp('198.51.100.20', 40000),
+    contentType: 'application/sdp',
+  });
   const ok = await inviteDone;
   assert.equal(ok.status, 200);
   assert.deepEqual(provisional, [100, 180], '100 Trying from the server, then the ringing');
@@ -74,7 +85,10 @@ test('forking: every device rings, the first 200 wins and the others are CANCELe
   const alice = await registered('alice');
   const phone = await registered('carol');
   const laptop = await registered('carol');
-  const done = alice.request('INVITE', `sip:carol@${t.domain}`, { body: sdp('192.0.2.1', 1000), contentType: 'application/sdp' });
+  const done = alice.request('INVITE', `sip:carol@${t.domain}`, {
+    body: sdp('192.0.2.1', 1000),
+    contentType: 'application/sdp',
+  });
   const [a, b] = await Promise.all([phone.nextRequest('INVITE'), laptop.nextRequest('INVITE')]);
   phone.respond(a, 180, { toTag: 'p' });
   laptop.respond(b, 180, { toTag: 'l' });
@@ -129,7 +143,10 @@ test('the caller CANCELs: the callee gets CANCEL, the caller 487', async () => {
 
 test('an existing user with no device online: 480', async () => {
   const alice = await registered('alice');
-  const res = await alice.request('MESSAGE', `sip:dave@${t.domain}`, { body: 'hi', contentType: 'text/plain' });
+  const res = await alice.request('MESSAGE', `sip:dave@${t.domain}`, {
+    body: 'hi',
+    contentType: 'text/plain',
+  });
   assert.equal(res.status, 480);
   alice.close();
 });
@@ -165,12 +182,20 @@ test('caller identity: a forged From is refused with 403 and never reaches the c
 test('an unregistered connection is challenged with 407 and can then call', async () => {
   const bob = await registered('bob');
   const alice = await t.client('alice');
-  const challenge = await alice.request('MESSAGE', `sip:bob@${t.domain}`, { authenticate: false, body: 'x', contentType: 'text/plain' });
+  const challenge = await alice.request('MESSAGE', `sip:bob@${t.domain}`, {
+    authenticate: false,
+    body: 'x',
+    contentType: 'text/plain',
+  });
   assert.equal(challenge.status, 407);
   assert.match(header(challenge, 'Proxy-Authenticate')!, /algorithm=SHA-256/);
   const done = alice.request('MESSAGE', `sip:bob@${t.domain}`, { body: 'x', contentType: 'text/plain' });
   const msg = await bob.nextRequest('MESSAGE');
-  assert.equal(headerValues(msg, 'Proxy-Authorization').length, 0, "the caller's credentials are consumed, not forwarded");
+  assert.equal(
+    headerValues(msg, 'Proxy-Authorization').length,
+    0,
+    "the caller's credentials are consumed, not forwarded",
+  );
   bob.respond(msg, 200);
   assert.equal((await done).status, 200);
   alice.close();
@@ -180,13 +205,16 @@ test('an unregistered connection is challenged with 407 and can then call', asyn
 test('a request that already crossed another proxy (several Vias) is served, its lower Vias untouched', async () => {
   const alice = await registered('alice');
   const bob = await registered('bob');
-  const req = alice.build('MESSAGE', `sip:bob@${t.domain}`, { body: 'via a proxy', contentType: 'text/plain' });
+  const req = alice.build('MESSAGE', `sip:bob@${t.domain}`, {
+    body: 'via a proxy',
+    contentType: 'text/plain',
+  });
   const lower = 'SIP/2.0/TLS 192.0.2.99:5061;branch=z9hG4bKlowerhop;received=192.0.2.1';
   req.headers.splice(1, 0, { name: 'Via', value: lower });
   const done = alice.sendRequest(req);
   const msg = await bob.nextRequest('MESSAGE');
   const vias = headerValues(msg, 'Via');
-  assert.equal(vias.length, 3, 'ours, the client\'s, the lower hop');
+  assert.equal(vias.length, 3, "ours, the client's, the lower hop");
   assert.equal(vias[2], lower);
   assert.match(vias[1]!, /;received=127\.0\.0\.1/);
   bob.respond(msg, 200);
@@ -208,7 +236,7 @@ test('Max-Forwards 0 is 483; OPTIONS to the server is answered by it; an unknown
   alice.close();
 });
 
-test('a stranger cannot inject a request into somebody else\'s dialog', async () => {
+test("a stranger cannot inject a request into somebody else's dialog", async () => {
   const alice = await registered('alice');
   const bob = await registered('bob');
   const carol = await registered('carol');
@@ -245,17 +273,32 @@ test('an in-dialog request whose other side has gone gets 430 Flow Failed', asyn
 test('SUBSCRIBE for another event package is proxied, and its NOTIFY comes back in the dialog', async () => {
   const alice = await registered('alice');
   const bob = await registered('bob');
-  const sub = alice.build('SUBSCRIBE', `sip:bob@${t.domain}`, { headers: [{ name: 'Event', value: 'dialog' }, { name: 'Expires', value: '60' }] });
+  const sub = alice.build('SUBSCRIBE', `sip:bob@${t.domain}`, {
+    headers: [
+      { name: 'Event', value: 'dialog' },
+      { name: 'Expires', value: '60' },
+    ],
+  });
   const done = alice.sendRequest(sub);
   const incoming = await bob.nextRequest('SUBSCRIBE');
   assert.equal(header(incoming, 'Event'), 'dialog');
-  assert.equal(headerValues(incoming, 'Record-Route').length, 1, 'a dialog-creating SUBSCRIBE is record-routed');
+  assert.equal(
+    headerValues(incoming, 'Record-Route').length,
+    1,
+    'a dialog-creating SUBSCRIBE is record-routed',
+  );
   bob.respond(incoming, 200, { toTag: 'n1', headers: [{ name: 'Expires', value: '60' }] });
   const ok = await done;
   assert.equal(ok.status, 200);
   const d = bob.dialogAsCallee(incoming, 'n1');
-  const notify = bob.inDialog(d, 'NOTIFY', { body: '<dialog-info/>', contentType: 'application/dialog-info+xml' });
-  notify.headers.push({ name: 'Event', value: 'dialog' }, { name: 'Subscription-State', value: 'active;expires=60' });
+  const notify = bob.inDialog(d, 'NOTIFY', {
+    body: '<dialog-info/>',
+    contentType: 'application/dialog-info+xml',
+  });
+  notify.headers.push(
+    { name: 'Event', value: 'dialog' },
+    { name: 'Subscription-State', value: 'active;expires=60' },
+  );
   const notified = bob.sendRequest(notify);
   const got = await alice.nextRequest('NOTIFY'); // the test client answers NOTIFY itself
   assert.equal(got.body.toString(), '<dialog-info/>');
@@ -272,7 +315,10 @@ test('finished transactions are not kept: the tables drain when the traffic stop
   const before = { server: t.server.context.serverTx.size, client: t.server.context.clientTx.size };
   for (let i = 0; i < 50; i++) await alice.request('OPTIONS', `sip:${t.domain}`);
   for (let i = 0; i < 20; i++) {
-    const done = alice.request('MESSAGE', `sip:bob@${t.domain}`, { body: `m${i}`, contentType: 'text/plain' });
+    const done = alice.request('MESSAGE', `sip:bob@${t.domain}`, {
+      body: `m${i}`,
+      contentType: 'text/plain',
+    });
     bob.respond(await bob.nextRequest('MESSAGE'), 200);
     assert.equal((await done).status, 200);
   }

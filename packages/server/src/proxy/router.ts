@@ -7,7 +7,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from '../sip/message.js';
-import { badRequestFor, createResponse } from '../sip/response.js';
+import { badRequestFor, createResponse, REASONS } from '../sip/response.js';
 import { formatVia, isSipUri, parseNameAddr, parseUri, parseVia } from '../sip/uri.js';
 import { handleRegister } from '../registrar/registrar.js';
 import { serverKey, type ServerTransaction } from '../transaction/transactions.js';
@@ -17,7 +17,8 @@ import { localAor, type ServerContext } from './context.js';
 import { FLOW_PARAM, forward, forwardStateless } from './forward.js';
 import { fromMatches } from './identity.js';
 
-export const ALLOWED_METHODS = 'REGISTER, INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, INFO, UPDATE, REFER';
+export const ALLOWED_METHODS =
+  'REGISTER, INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, INFO, UPDATE, REFER';
 /** Out-of-dialog requests proxied to a user (after authentication, the caller check and the policy). */
 const PROXIED = new Set(['INVITE', 'MESSAGE', 'OPTIONS', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'INFO']);
 
@@ -31,7 +32,8 @@ export class Router {
   onBadMessage(conn: Connection, raw: Buffer, error: Error & { status?: number }): void {
     this.ctx.metrics.badMessages.inc();
     this.ctx.log.info({ conn: conn.id, remote: conn.remote.address, err: error.message }, 'bad message');
-    const res = raw.length > 0 ? badRequestFor(raw, error.status ?? 400, 'Bad Request') : undefined;
+    const status = error.status ?? 400;
+    const res = raw.length > 0 ? badRequestFor(raw, status, REASONS[status] ?? 'Bad Request') : undefined;
     if (res) conn.send(res);
   }
 
@@ -74,7 +76,8 @@ export class Router {
 
     const tx = ctx.serverTx.create(key, conn, req);
     const maxForwards = Number(header(req, 'Max-Forwards') ?? 70);
-    if (maxForwards <= 0 && req.method !== 'REGISTER' && req.method !== 'OPTIONS') return this.#reply(tx, 483);
+    if (maxForwards <= 0 && req.method !== 'REGISTER' && req.method !== 'OPTIONS')
+      return this.#reply(tx, 483);
     if (!isSipUri(req.uri)) return this.#reply(tx, 416);
 
     const flow = this.#ourRoute(req);
@@ -93,10 +96,12 @@ export class Router {
     }
     const ruri = parseUri(req.uri)!;
     if (!ruri.user && ctx.localHosts.has(ruri.host)) {
-      if (req.method === 'OPTIONS') return this.#reply(tx, 200, undefined, [{ name: 'Allow', value: ALLOWED_METHODS }]);
+      if (req.method === 'OPTIONS')
+        return this.#reply(tx, 200, undefined, [{ name: 'Allow', value: ALLOWED_METHODS }]);
       return this.#reply(tx, 405, undefined, [{ name: 'Allow', value: 'REGISTER, OPTIONS' }]);
     }
-    if (!PROXIED.has(req.method)) return this.#reply(tx, 405, undefined, [{ name: 'Allow', value: ALLOWED_METHODS }]);
+    if (!PROXIED.has(req.method))
+      return this.#reply(tx, 405, undefined, [{ name: 'Allow', value: ALLOWED_METHODS }]);
     this.#toUser(tx, conn, req);
   }
 
@@ -128,10 +133,17 @@ export class Router {
 
     const bindings = ctx.location.bindings(target).filter((b) => b.conn !== conn);
     if (bindings.length === 0) return this.#reply(tx, 480);
-    forward(ctx, tx, conn, req, bindings.map((b) => ({ conn: b.conn, uri: b.contact })), {
-      retarget: true,
-      recordRoute: req.method === 'INVITE' || req.method === 'SUBSCRIBE' || req.method === 'REFER',
-    });
+    forward(
+      ctx,
+      tx,
+      conn,
+      req,
+      bindings.map((b) => ({ conn: b.conn, uri: b.contact })),
+      {
+        retarget: true,
+        recordRoute: req.method === 'INVITE' || req.method === 'SUBSCRIBE' || req.method === 'REFER',
+      },
+    );
   }
 
   /** The one answer for "no such user" and "not allowed to know": same status, headers and body. */
@@ -146,7 +158,10 @@ export class Router {
     if (conn.identity && !fromMatches(req, conn.identity)) {
       return this.#reply(tx, 403, 'From Does Not Match Authenticated Identity');
     }
-    forward(this.ctx, tx, conn, req, [{ conn: target, uri: req.uri }], { retarget: false, recordRoute: false });
+    forward(this.ctx, tx, conn, req, [{ conn: target, uri: req.uri }], {
+      retarget: false,
+      recordRoute: false,
+    });
   }
 
   #onAck(conn: Connection, req: SipRequest): void {
@@ -209,7 +224,12 @@ export class Router {
     return target && !target.closed ? target : undefined;
   }
 
-  #reply(tx: ServerTransaction, status: number, reason?: string, extra: { name: string; value: string }[] = []): void {
+  #reply(
+    tx: ServerTransaction,
+    status: number,
+    reason?: string,
+    extra: { name: string; value: string }[] = [],
+  ): void {
     this.ctx.metrics.responses.inc({ class: `${Math.floor(status / 100)}xx` });
     this.ctx.serverTx.respond(tx, createResponse(tx.request, status, extra, reason ? { reason } : {}));
   }

@@ -6,7 +6,8 @@ import { startTestServer, type TestServer } from '../testing/index.js';
 let t: TestServer;
 before(async () => {
   t = await startTestServer({ server: { throttle: { perUser: 4, perAddress: 1000, windowMs: 60_000 } } });
-  for (const u of ['alice', 'bob', 'legacy', 'locked', 'mover']) t.addUser(u, undefined, { allowMd5: u === 'legacy' });
+  for (const u of ['alice', 'bob', 'legacy', 'locked', 'mover'])
+    t.addUser(u, undefined, { allowMd5: u === 'legacy' });
 });
 after(() => t.close());
 
@@ -15,12 +16,18 @@ const algorithms = (res: { headers: { name: string; value: string }[] }) =>
 
 test('REGISTER is challenged with SHA-256 only, unless the user is allowed MD5 (then SHA-256 first)', async () => {
   const alice = await t.client('alice');
-  const plain = await alice.request('REGISTER', `sip:${t.domain}`, { to: `<${alice.aor}>`, authenticate: false });
+  const plain = await alice.request('REGISTER', `sip:${t.domain}`, {
+    to: `<${alice.aor}>`,
+    authenticate: false,
+  });
   assert.equal(plain.status, 401);
   assert.deepEqual(algorithms(plain), ['SHA-256']);
   assert.match(header(plain, 'WWW-Authenticate')!, /qop="auth"/);
   const legacy = await t.client('legacy');
-  const res2 = await legacy.request('REGISTER', `sip:${t.domain}`, { to: `<${legacy.aor}>`, authenticate: false });
+  const res2 = await legacy.request('REGISTER', `sip:${t.domain}`, {
+    to: `<${legacy.aor}>`,
+    authenticate: false,
+  });
   assert.deepEqual(algorithms(res2), ['SHA-256', 'MD5']);
 });
 
@@ -43,7 +50,10 @@ test('the right password registers the device, bound to its instance, with expir
 
 test('MD5 works for a legacy user the admin enabled it for', async () => {
   const legacy = await t.client('legacy');
-  const req = legacy.build('REGISTER', `sip:${t.domain}`, { to: `<${legacy.aor}>`, headers: [{ name: 'Expires', value: '300' }] });
+  const req = legacy.build('REGISTER', `sip:${t.domain}`, {
+    to: `<${legacy.aor}>`,
+    headers: [{ name: 'Expires', value: '300' }],
+  });
   const challenge = await legacy.sendRequest(req);
   const res = await legacy.sendRequest(legacy.withCredentials(req, challenge, 'MD5'));
   assert.equal(res.status, 200);
@@ -70,7 +80,10 @@ test('Expires: 0 removes a binding; too short is 423 with Min-Expires; too long 
   assert.equal(short.status, 423);
   assert.equal(header(short, 'Min-Expires'), '60');
   assert.equal((await alice.register({ expires: 0 })).status, 200);
-  assert.equal(t.server.context.location.bindings('alice').filter((x) => x.instance === alice.instance).length, 0);
+  assert.equal(
+    t.server.context.location.bindings('alice').filter((x) => x.instance === alice.instance).length,
+    0,
+  );
 });
 
 test('several devices per user; a closed connection takes its binding offline at once', async () => {
@@ -105,10 +118,14 @@ test('re-registering the same device from a new connection moves the binding the
   assert.equal(bindings[0]!.conn.remote.port, second.socket.localPort);
   first.close();
   await first.closed;
-  assert.equal(t.server.context.location.bindings('mover').length, 1, 'closing the old flow does not remove the moved binding');
+  assert.equal(
+    t.server.context.location.bindings('mover').length,
+    1,
+    'closing the old flow does not remove the moved binding',
+  );
 });
 
-test("valid credentials for someone else are refused, and a connection speaks for one user", async () => {
+test('valid credentials for someone else are refused, and a connection speaks for one user', async () => {
   const c = await t.client('alice', { user: 'alice', username: 'bob', password: 'pw-bob-correct horse' });
   const res = await c.register();
   assert.equal(res.status, 403);
@@ -116,7 +133,10 @@ test("valid credentials for someone else are refused, and a connection speaks fo
   assert.equal((await alice.register()).status, 200);
   // Same connection, now claiming bob with bob's password.
   Object.assign(alice.opts, { user: 'bob', username: 'bob', password: 'pw-bob-correct horse' });
-  const res2 = await alice.request('REGISTER', `sip:${t.domain}`, { to: `<sip:bob@${t.domain}>`, from: `<sip:bob@${t.domain}>;tag=x1` });
+  const res2 = await alice.request('REGISTER', `sip:${t.domain}`, {
+    to: `<sip:bob@${t.domain}>`,
+    from: `<sip:bob@${t.domain}>;tag=x1`,
+  });
   assert.equal(res2.status, 403);
   assert.equal(res2.reason, 'Connection Belongs To Another User');
 });
@@ -145,7 +165,9 @@ test('a REGISTER for another domain or a malformed Expires is refused', async ()
 });
 
 test('a flood of wrong passwords from one address is throttled across user names', async () => {
-  const s = await startTestServer({ server: { throttle: { perUser: 1000, perAddress: 5, windowMs: 60_000 } } });
+  const s = await startTestServer({
+    server: { throttle: { perUser: 1000, perAddress: 5, windowMs: 60_000 } },
+  });
   try {
     for (let i = 0; i < 5; i++) s.addUser(`u${i}`);
     for (let i = 0; i < 5; i++) {

@@ -95,7 +95,10 @@ export function handleRegister(ctx: ServerContext, conn: Connection, req: SipReq
   if (outbound) {
     extra.push({ name: 'Flow-Timer', value: String(FLOW_TIMER_SECONDS) });
   }
-  ctx.log.debug({ user, device: identity.deviceId, contacts: changes.wildcard ? '*' : changes.list.length }, 'registered');
+  ctx.log.debug(
+    { user, device: identity.deviceId, contacts: changes.wildcard ? '*' : changes.list.length },
+    'registered',
+  );
   return createResponse(req, 200, extra);
 }
 
@@ -111,7 +114,8 @@ function parseContacts(
   }
   const values = headerValues(req, 'Contact');
   if (values.length === 1 && values[0] === '*') {
-    if (headerExpires !== 0) return { response: createResponse(req, 400, [], { reason: 'Wildcard Needs Expires 0' }) };
+    if (headerExpires !== 0)
+      return { response: createResponse(req, 400, [], { reason: 'Wildcard Needs Expires 0' }) };
     return { wildcard: true, list: [] };
   }
   if (values.length > ctx.limits.maxContactsPerRegister) {

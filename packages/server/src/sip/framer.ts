@@ -13,9 +13,7 @@ import { resolveLimits, type Limits } from './limits.js';
 import { digitsValue, isDigits, isLws, show, trimLws } from './syntax.js';
 
 export type FrameEvent =
-  | { type: 'message'; data: Buffer }
-  | { type: 'keepalive' }
-  | { type: 'error'; error: SipParseError };
+  { type: 'message'; data: Buffer } | { type: 'keepalive' } | { type: 'error'; error: SipParseError };
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -154,8 +152,11 @@ function contentLength(text: string): number | string {
     if (end < 0) end = text.length;
     const c = text.charCodeAt(pos) | 0x20;
     if (c === 0x63 || c === 0x6c) {
-      const colon = text.indexOf(':', pos);
-      const name = colon >= 0 && colon < end ? trimLws(text.slice(pos, colon)).toLowerCase() : '';
+      // The colon is searched for within this line only: an unbounded indexOf would rescan the rest of the
+      // header section for every line starting with "c" or "l" that has none (quadratic).
+      let colon = pos;
+      while (colon < end && text.charCodeAt(colon) !== 0x3a) colon++;
+      const name = colon < end ? trimLws(text.slice(pos, colon)).toLowerCase() : '';
       if (name === 'content-length' || name === 'l') {
         let value = text.slice(colon + 1, end);
         while (end + 2 < text.length && isLws(text.charCodeAt(end + 2))) {

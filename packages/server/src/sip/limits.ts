@@ -24,7 +24,8 @@ export function resolveLimits(overrides?: Partial<Limits>): Readonly<Limits> {
   for (const k of Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]) {
     const v = overrides[k];
     if (v === undefined) continue;
-    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`SIP limit ${k} must be a non-negative integer`);
+    if (!Number.isSafeInteger(v) || v < 0)
+      throw new RangeError(`SIP limit ${k} must be a non-negative integer`);
     l[k] = v;
   }
   return l;

@@ -5,6 +5,7 @@
  * understand untouched. Names are stored in canonical long form (compact forms such as `v` or `l`
  * are expanded by the parser) and looked up case-insensitively.
  */
+import { trimLws } from './syntax.js';
 
 export interface Header {
   /** Canonical long-form name as written by the sender, compact forms expanded (e.g. "Via"). */
@@ -99,7 +100,10 @@ export function shiftHeaderValue(msg: SipMessage, name: string): string | undefi
   return first;
 }
 
-/** Splits a comma-separated header value, ignoring commas in quotes or in <...>. */
+/**
+ * Splits a comma-separated header value, ignoring commas in quotes or in <...>. Elements are trimmed of
+ * SP and HTAB only: other Unicode spaces (a byte order mark, NBSP) are content, as in the parser.
+ */
 export function splitList(value: string): string[] {
   const out: string[] = [];
   let depth = 0;
@@ -114,18 +118,19 @@ export function splitList(value: string): string[] {
     else if (c === '<') depth++;
     else if (c === '>') depth = Math.max(0, depth - 1);
     else if (c === ',' && depth === 0) {
-      out.push(value.slice(start, i).trim());
+      out.push(trimLws(value.slice(start, i)));
       start = i + 1;
     }
   }
-  out.push(value.slice(start).trim());
+  out.push(trimLws(value.slice(start)));
   return out.filter((v) => v.length > 0);
 }
 
+/** Sequence number and method of the CSeq header; the method as written (methods are case-sensitive). */
 export function cseq(msg: SipMessage): { seq: number; method: string } {
   const v = header(msg, 'CSeq') ?? '';
   const [n, m] = v.trim().split(/\s+/);
-  return { seq: Number(n), method: (m ?? '').toUpperCase() };
+  return { seq: Number(n), method: m ?? '' };
 }
 
 /** Deep copy, so a proxy can fork one request to several targets. */

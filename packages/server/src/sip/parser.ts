@@ -147,7 +147,9 @@ function parse(buf: Buffer, lim: Readonly<Limits>, datagram: boolean): SipMessag
     const fieldLen = fieldEnd - pos;
     if (
       fieldLen > lim.maxHeaderLineBytes ||
-      (nonAscii && fieldLen * 3 > lim.maxHeaderLineBytes && Buffer.byteLength(text.slice(pos, fieldEnd)) > lim.maxHeaderLineBytes)
+      (nonAscii &&
+        fieldLen * 3 > lim.maxHeaderLineBytes &&
+        Buffer.byteLength(text.slice(pos, fieldEnd)) > lim.maxHeaderLineBytes)
     ) {
       fail(`Header field larger than ${lim.maxHeaderLineBytes} bytes`, 513);
     }
@@ -163,7 +165,7 @@ function parse(buf: Buffer, lim: Readonly<Limits>, datagram: boolean): SipMessag
 
     // Folding is linear whitespace, which may be replaced with a single SP (RFC 3261 §7.3.1).
     let value = trimLws(text.slice(colon + 1, lineEnd));
-    for (let p = lineEnd + 2; p < fieldEnd; ) {
+    for (let p = lineEnd + 2; p < fieldEnd;) {
       let e = text.indexOf('\r\n', p);
       if (e < 0 || e > fieldEnd) e = fieldEnd;
       const part = trimLws(text.slice(p, e));
@@ -188,7 +190,8 @@ function parse(buf: Buffer, lim: Readonly<Limits>, datagram: boolean): SipMessag
   if (cl !== undefined) {
     if (!isDigits(cl)) fail(`Invalid Content-Length ${show(cl)}`);
     const n = digitsValue(cl);
-    if (n > lim.maxBodyBytes) fail(`Content-Length ${show(cl)} exceeds the ${lim.maxBodyBytes}-byte body limit`, 413);
+    if (n > lim.maxBodyBytes)
+      fail(`Content-Length ${show(cl)} exceeds the ${lim.maxBodyBytes}-byte body limit`, 413);
     const avail = buf.length - bodyStart;
     if (n > avail) fail(`Body is shorter (${avail} bytes) than Content-Length ${n}`);
     if (n < avail && !datagram) fail(`Body is longer (${avail} bytes) than Content-Length ${n}`);
@@ -203,7 +206,8 @@ function parse(buf: Buffer, lim: Readonly<Limits>, datagram: boolean): SipMessag
     : { kind: 'response', status: msg.status, reason: msg.reason, headers, body };
 }
 
-type StartLine = { kind: 'request'; method: string; uri: string } | { kind: 'response'; status: number; reason: string };
+type StartLine =
+  { kind: 'request'; method: string; uri: string } | { kind: 'response'; status: number; reason: string };
 
 function parseStartLine(line: string): StartLine {
   const sp = line.indexOf(' ');
@@ -252,7 +256,11 @@ function checkVersion(v: string): void {
   // SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT, "SIP" case-insensitive.
   const dot = v.indexOf('.');
   const wellFormed =
-    v.length > 4 && v.slice(0, 4).toUpperCase() === 'SIP/' && dot > 4 && isDigits(v.slice(4, dot)) && isDigits(v.slice(dot + 1));
+    v.length > 4 &&
+    v.slice(0, 4).toUpperCase() === 'SIP/' &&
+    dot > 4 &&
+    isDigits(v.slice(4, dot)) &&
+    isDigits(v.slice(dot + 1));
   if (!wellFormed) fail(`Malformed SIP-Version ${show(v)}`);
   if (v.slice(4) !== '2.0') fail(`SIP version ${show(v)} is not supported`, 505);
 }
@@ -319,7 +327,8 @@ function checkHeaders(msg: StartLine, headers: Header[], singles: Map<string, st
         if (list.length === 0) fail(`Empty ${h.name} header`);
         for (const r of list) {
           // rec-route = name-addr: a bare URI would turn its ";lr" into a header parameter.
-          if (uriScheme(r) !== undefined || parseNameAddr(r) === undefined) fail(`Invalid ${h.name} ${show(r)}`);
+          if (uriScheme(r) !== undefined || parseNameAddr(r) === undefined)
+            fail(`Invalid ${h.name} ${show(r)}`);
         }
         break;
       }

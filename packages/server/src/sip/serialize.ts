@@ -16,7 +16,8 @@ export function serializeMessage(msg: SipMessage): Buffer {
   let head: string;
   if (msg.kind === 'request') {
     if (!isToken(msg.method)) throw new TypeError(`Invalid SIP method ${JSON.stringify(msg.method)}`);
-    if (msg.uri === '' || /\s/.test(msg.uri)) throw new TypeError('Request-URI is empty or contains whitespace');
+    if (msg.uri === '' || /\s/.test(msg.uri))
+      throw new TypeError('Request-URI is empty or contains whitespace');
     head = `${msg.method} ${msg.uri} SIP/2.0\r\n`;
   } else {
     if (!Number.isInteger(msg.status) || msg.status < 100 || msg.status > 699) {

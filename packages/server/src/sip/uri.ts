@@ -117,8 +117,9 @@ function decodePart(s: string, a: number, b: number, flag: number): string | und
     }
     bytes.push(c);
   }
-  if (ascii) return String.fromCharCode(...bytes);
+  // Not String.fromCharCode(...bytes): spreading a long part as arguments overflows the stack (RangeError).
   const buf = Buffer.from(bytes);
+  if (ascii) return buf.toString('latin1');
   return isUtf8(buf) ? buf.toString('utf8') : undefined;
 }
 
@@ -134,7 +135,10 @@ function encodePart(s: string, flag: number): string {
   if (plain) return s;
   let out = '';
   for (const byte of Buffer.from(s, 'utf8')) {
-    out += byte < 128 && (CLASS[byte]! & flag) !== 0 ? String.fromCharCode(byte) : '%' + HEX[byte >> 4] + HEX[byte & 15];
+    out +=
+      byte < 128 && (CLASS[byte]! & flag) !== 0
+        ? String.fromCharCode(byte)
+        : '%' + HEX[byte >> 4] + HEX[byte & 15];
   }
   return out;
 }
@@ -276,8 +280,10 @@ export function parseUri(s: string): SipUri | undefined {
     const start = i + 1;
     let end = start;
     while (end < n && s.charCodeAt(end) !== 0x3b && s.charCodeAt(end) !== 0x3f) end++;
-    let eq = s.indexOf('=', start);
-    if (eq < 0 || eq > end) eq = end;
+    // Search "=" within this parameter only: an unbounded indexOf would rescan the rest of the URI for
+    // every valueless parameter (quadratic on ";a;b;c;..." Request-URIs, which only maxHeaderBytes bounds).
+    let eq = start;
+    while (eq < end && s.charCodeAt(eq) !== 0x3d) eq++;
     if (eq === start) return undefined;
     const name = decodePart(s, start, eq, F_PARAM)?.toLowerCase();
     if (name === undefined || name in uri.params) return undefined;

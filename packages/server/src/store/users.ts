@@ -117,7 +117,9 @@ export class Users {
       countDevices: db.prepare('SELECT count(*) AS n FROM devices WHERE user = ?'),
       countInvites: db.prepare('SELECT count(*) AS n FROM invites WHERE user = ?'),
       removeMemberships: db.prepare('DELETE FROM group_members WHERE member = ?'),
-      credentials: db.prepare('SELECT realm, ha1_sha256, ha1_md5, allow_md5, md5_only FROM users WHERE name = ?'),
+      credentials: db.prepare(
+        'SELECT realm, ha1_sha256, ha1_md5, allow_md5, md5_only FROM users WHERE name = ?',
+      ),
     };
   }
 
@@ -219,7 +221,10 @@ export class Users {
     return this.ctx.transaction(() => {
       const user = this.require(name);
       if (on && !user.allowMd5) {
-        throw new StoreError('invalid-argument', `MD5 is not allowed for '${user.name}': allow it first (user md5 ${user.name} on)`);
+        throw new StoreError(
+          'invalid-argument',
+          `MD5 is not allowed for '${user.name}': allow it first (user md5 ${user.name} on)`,
+        );
       }
       this.q.setMd5Only.run(on ? 1 : 0, user.name);
       this.ctx.changed();

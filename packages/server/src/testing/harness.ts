@@ -45,12 +45,18 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
   const domain = o.domain ?? 'example.test';
   const dataDir = o.dataDir ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tsunagu-srv-')), 'data');
   if (!o.dataDir) {
-    initDataDir({ dataDir, domain, hosts: ['localhost', '127.0.0.1', '::1'], policyDefault: o.policy ?? 'allow-all' });
+    initDataDir({
+      dataDir,
+      domain,
+      hosts: ['localhost', '127.0.0.1', '::1'],
+      policyDefault: o.policy ?? 'allow-all',
+    });
   }
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
       cb();
     },
   });

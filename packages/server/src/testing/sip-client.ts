@@ -2,7 +2,16 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import tls from 'node:tls';
 import { computeHa1, computeResponse, type DigestAlgorithm } from '../auth/digest.js';
 import { SipFramer } from '../sip/framer.js';
-import { cseq, header, headerInstances, headerValues, type Header, type SipMessage, type SipRequest, type SipResponse } from '../sip/message.js';
+import {
+  cseq,
+  header,
+  headerInstances,
+  headerValues,
+  type Header,
+  type SipMessage,
+  type SipRequest,
+  type SipResponse,
+} from '../sip/message.js';
 import { parseMessage } from '../sip/parser.js';
 import { serializeMessage } from '../sip/serialize.js';
 import { formatAuthParams, parseAuthHeader, parseNameAddr } from '../sip/uri.js';
@@ -63,7 +72,10 @@ export class SipTestClient {
   readonly aor: string;
   readonly incoming: SipRequest[] = [];
   #waiters: { match: (r: SipRequest) => boolean; resolve: (r: SipRequest) => void }[] = [];
-  #pending = new Map<string, { resolve: (r: SipResponse) => void; onProvisional?: (r: SipResponse) => void }>();
+  #pending = new Map<
+    string,
+    { resolve: (r: SipResponse) => void; onProvisional?: (r: SipResponse) => void }
+  >();
   #cseq = 1;
   #nc = 0;
   readonly closed: Promise<void>;
@@ -146,7 +158,10 @@ export class SipTestClient {
     return res;
   }
 
-  sendRequest(req: SipRequest, o: { onProvisional?: (r: SipResponse) => void; timeoutMs?: number } = {}): Promise<SipResponse> {
+  sendRequest(
+    req: SipRequest,
+    o: { onProvisional?: (r: SipResponse) => void; timeoutMs?: number } = {},
+  ): Promise<SipResponse> {
     const branch = /branch=([^;,\s]+)/.exec(header(req, 'Via') ?? '')?.[1] ?? '';
     const key = `${branch}|${req.method}`;
     return new Promise((resolve, reject) => {
@@ -166,9 +181,15 @@ export class SipTestClient {
   }
 
   /** The same request again with a new branch and CSeq and digest credentials for `challenge`. */
-  withCredentials(req: SipRequest, challenge: SipResponse, algorithm: DigestAlgorithm = 'SHA-256'): SipRequest {
+  withCredentials(
+    req: SipRequest,
+    challenge: SipResponse,
+    algorithm: DigestAlgorithm = 'SHA-256',
+  ): SipRequest {
     const isProxy = challenge.status === 407;
-    const offers = headerInstances(challenge, isProxy ? 'Proxy-Authenticate' : 'WWW-Authenticate').map((v) => parseAuthHeader(v)!);
+    const offers = headerInstances(challenge, isProxy ? 'Proxy-Authenticate' : 'WWW-Authenticate').map((v) =>
+      parseAuthHeader(v)!,
+    );
     const offer = offers.find((o) => (o.params.algorithm ?? 'MD5').toUpperCase() === algorithm) ?? offers[0]!;
     const alg = (offer.params.algorithm ?? 'MD5').toUpperCase() as DigestAlgorithm;
     const username = this.opts.username ?? this.opts.user;
@@ -177,25 +198,50 @@ export class SipTestClient {
     const nc = (++this.#nc).toString(16).padStart(8, '0');
     const cnonce = rand(8);
     const ha1 = computeHa1(alg, username, realm, this.opts.password ?? '');
-    const response = computeResponse(alg, ha1, { method: req.method, uri: req.uri, nonce, nc, cnonce, qop: 'auth' });
+    const response = computeResponse(alg, ha1, {
+      method: req.method,
+      uri: req.uri,
+      nonce,
+      nc,
+      cnonce,
+      qop: 'auth',
+    });
     const value = `Digest ${formatAuthParams({ username, realm, nonce, uri: req.uri, response, algorithm: alg, qop: 'auth', nc, cnonce }, 'credentials')}`;
     const retry = this.build(req.method, req.uri, {
       from: header(req, 'From')!,
       to: header(req, 'To')!,
       callId: header(req, 'Call-ID')!,
       headers: req.headers.filter(
-        (h) => !['via', 'max-forwards', 'from', 'to', 'call-id', 'cseq', 'contact', 'authorization', 'proxy-authorization', 'content-type'].includes(h.name.toLowerCase()),
+        (h) =>
+          ![
+            'via',
+            'max-forwards',
+            'from',
+            'to',
+            'call-id',
+            'cseq',
+            'contact',
+            'authorization',
+            'proxy-authorization',
+            'content-type',
+          ].includes(h.name.toLowerCase()),
       ),
       body: req.body,
       ...(header(req, 'Content-Type') ? { contentType: header(req, 'Content-Type')! } : {}),
     });
-    retry.headers.splice(retry.headers.findIndex((h) => h.name === 'Contact'), 1, { name: 'Contact', value: header(req, 'Contact')! });
+    retry.headers.splice(
+      retry.headers.findIndex((h) => h.name === 'Contact'),
+      1,
+      { name: 'Contact', value: header(req, 'Contact')! },
+    );
     retry.headers.push({ name: isProxy ? 'Proxy-Authorization' : 'Authorization', value });
     return retry;
   }
 
   /** REGISTER (answering the challenge); `outbound: false` leaves out RFC 5626 `Supported: outbound`. */
-  register(o: { expires?: number; instance?: boolean; outbound?: boolean; headers?: Header[] } = {}): Promise<SipResponse> {
+  register(
+    o: { expires?: number; instance?: boolean; outbound?: boolean; headers?: Header[] } = {},
+  ): Promise<SipResponse> {
     const params = o.instance === false ? '' : `;+sip.instance="${this.instance}";reg-id=1`;
     const req = this.build('REGISTER', `sip:${this.opts.domain}`, {
       to: `<${this.aor}>`,
@@ -227,8 +273,14 @@ export class SipTestClient {
   }
 
   /** Answers a request received from the server. */
-  respond(req: SipRequest, status: number, o: { reason?: string; toTag?: string; headers?: Header[]; body?: string; contentType?: string } = {}): SipResponse {
-    const copy = req.headers.filter((h) => ['via', 'from', 'call-id', 'cseq', 'record-route'].includes(h.name.toLowerCase()));
+  respond(
+    req: SipRequest,
+    status: number,
+    o: { reason?: string; toTag?: string; headers?: Header[]; body?: string; contentType?: string } = {},
+  ): SipResponse {
+    const copy = req.headers.filter((h) =>
+      ['via', 'from', 'call-id', 'cseq', 'record-route'].includes(h.name.toLowerCase()),
+    );
     const to = header(req, 'To') ?? '';
     const headers: Header[] = [
       ...copy,

@@ -65,7 +65,13 @@ export class ServerTransactions {
   }
 
   create(key: string, conn: Connection, request: SipRequest): ServerTransaction {
-    const tx: ServerTransaction = { key, conn, request, final: undefined, expiresAt: this.now() + TIMER_B_MS * 6 };
+    const tx: ServerTransaction = {
+      key,
+      conn,
+      request,
+      final: undefined,
+      expiresAt: this.now() + TIMER_B_MS * 6,
+    };
     this.#map.set(key, tx);
     return tx;
   }

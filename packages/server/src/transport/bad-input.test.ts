@@ -19,7 +19,12 @@ before(async () => {
 after(() => t.close());
 
 /** A raw TLS socket that collects parsed responses. */
-async function raw(): Promise<{ socket: tls.TLSSocket; responses: SipResponse[]; next(): Promise<SipResponse>; closed: Promise<void> }> {
+async function raw(): Promise<{
+  socket: tls.TLSSocket;
+  responses: SipResponse[];
+  next(): Promise<SipResponse>;
+  closed: Promise<void>;
+}> {
   const socket = tls.connect({ host: '127.0.0.1', port: t.sip.port, ca: t.ca, servername: 'localhost' });
   await new Promise((r) => socket.once('secureConnect', r));
   const responses: SipResponse[] = [];
@@ -114,7 +119,9 @@ test('too many headers is 400', async () => {
 
 test('an oversized body is refused', async () => {
   const r = await raw();
-  const lines = base(['Content-Type: text/plain'], 'MESSAGE').map((l) => l.replace('sip:example.test SIP', 'sip:alice@example.test SIP'));
+  const lines = base(['Content-Type: text/plain'], 'MESSAGE').map((l) =>
+    l.replace('sip:example.test SIP', 'sip:alice@example.test SIP'),
+  );
   r.socket.write(`${lines.join('\r\n')}\r\nContent-Length: ${400 * 1024}\r\n\r\n`);
   const res = await Promise.race([r.next(), r.closed.then(() => undefined)]);
   if (res) assert.equal(res.status, 413);

@@ -2,7 +2,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
 import { computeHa1, computeResponse } from '../auth/digest.js';
-import { header, headerInstances, type SipMessage, type SipRequest, type SipResponse } from '../sip/message.js';
+import {
+  header,
+  headerInstances,
+  type SipMessage,
+  type SipRequest,
+  type SipResponse,
+} from '../sip/message.js';
 import { parseMessage } from '../sip/parser.js';
 import { serializeMessage } from '../sip/serialize.js';
 import { parseAuthHeader } from '../sip/uri.js';
@@ -21,7 +27,10 @@ after(() => t.close());
 function open(protocols: string[] = ['sip']): Promise<{ ws: WebSocket; next(): Promise<SipMessage> }> {
   return new Promise((resolve, reject) => {
     // servername goes through to tls.connect (ws passes unknown options on).
-    const ws = new WebSocket(`wss://127.0.0.1:${t.https.port}`, protocols, { ca: t.ca, servername: 'localhost' } as object);
+    const ws = new WebSocket(`wss://127.0.0.1:${t.https.port}`, protocols, {
+      ca: t.ca,
+      servername: 'localhost',
+    } as object);
     const queue: SipMessage[] = [];
     let waiter: ((m: SipMessage) => void) | undefined;
     ws.on('message', (data: Buffer) => {
@@ -32,7 +41,10 @@ function open(protocols: string[] = ['sip']): Promise<{ ws: WebSocket; next(): P
       } else queue.push(m);
     });
     ws.once('open', () =>
-      resolve({ ws, next: () => (queue.length ? Promise.resolve(queue.shift()!) : new Promise((r) => (waiter = r))) }),
+      resolve({
+        ws,
+        next: () => (queue.length ? Promise.resolve(queue.shift()!) : new Promise((r) => (waiter = r))),
+      }),
     );
     ws.once('error', reject);
   });
@@ -47,7 +59,10 @@ function register(cseq: number, auth?: string): SipRequest {
     { name: 'To', value: `<sip:webby@${t.domain}>` },
     { name: 'Call-ID', value: 'ws-reg-1' },
     { name: 'CSeq', value: `${cseq} REGISTER` },
-    { name: 'Contact', value: `<sip:k2k39a@${viaHost};transport=ws>;+sip.instance="<urn:uuid:00000000-0000-4000-8000-00000000beef>"` },
+    {
+      name: 'Contact',
+      value: `<sip:k2k39a@${viaHost};transport=ws>;+sip.instance="<urn:uuid:00000000-0000-4000-8000-00000000beef>"`,
+    },
     { name: 'Expires', value: '600' },
   ];
   if (auth) headers.push({ name: 'Authorization', value: auth });
@@ -61,7 +76,14 @@ test('a WebSocket client registers with digest and is reachable from a TLS termi
   assert.equal(challenge.status, 401);
   const offer = parseAuthHeader(headerInstances(challenge, 'WWW-Authenticate')[0]!)!;
   const ha1 = computeHa1('SHA-256', 'webby', t.domain, TEST_PASSWORD('webby'));
-  const p = { method: 'REGISTER', uri: `sip:${t.domain}`, nonce: offer.params.nonce!, nc: '00000001', cnonce: 'abc', qop: 'auth' };
+  const p = {
+    method: 'REGISTER',
+    uri: `sip:${t.domain}`,
+    nonce: offer.params.nonce!,
+    nc: '00000001',
+    cnonce: 'abc',
+    qop: 'auth',
+  };
   const auth = `Digest username="webby", realm="${t.domain}", nonce="${p.nonce}", uri="${p.uri}", response="${computeResponse('SHA-256', ha1, p)}", algorithm=SHA-256, qop=auth, nc=00000001, cnonce="abc"`;
   ws.send(serializeMessage(register(2, auth)).toString());
   const ok = (await next()) as SipResponse;
@@ -71,7 +93,10 @@ test('a WebSocket client registers with digest and is reachable from a TLS termi
 
   const alice = await t.client('alice');
   await alice.register();
-  const done = alice.request('MESSAGE', `sip:webby@${t.domain}`, { body: 'over websocket', contentType: 'text/plain' });
+  const done = alice.request('MESSAGE', `sip:webby@${t.domain}`, {
+    body: 'over websocket',
+    contentType: 'text/plain',
+  });
   const msg = (await next()) as SipRequest;
   assert.equal(msg.method, 'MESSAGE');
   assert.equal(msg.body.toString(), 'over websocket');
@@ -90,5 +115,8 @@ test('a WebSocket client registers with digest and is reachable from a TLS termi
 });
 
 test('a WebSocket without the sip subprotocol is refused', async () => {
-  await assert.rejects(open(['chat']), /Server sent no subprotocol|Unexpected server response|closed|subprotocol/i);
+  await assert.rejects(
+    open(['chat']),
+    /Server sent no subprotocol|Unexpected server response|closed|subprotocol/i,
+  );
 });
