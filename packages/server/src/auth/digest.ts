@@ -74,7 +74,7 @@ const MAX_TRACKED_NONCES = 200_000;
 export class DigestAuthenticator {
   readonly #key = randomBytes(32);
   /** nonce → highest nonce-count seen; insertion order doubles as age for eviction. */
-  readonly #counts = new Map<string, number>();
+  readonly #counts = new Map<string, { nc: number; issuedAt: number }>();
 
   constructor(
     readonly realm: string,
@@ -132,14 +132,15 @@ export class DigestAuthenticator {
     if (!usable || !match) return { ok: false, reason: 'wrong-credentials' };
     // The password is proven; an expired nonce, or one from before a restart, only means "ask again"
     // (stale=true, RFC 7616 §3.3) — not a failed attempt.
-    const issuedAt = this.#nonceTime(p.nonce);
+    // A nonce seen before was authenticated then: its HMAC need not be checked again.
+    const seen = this.#counts.get(p.nonce);
+    const issuedAt = seen?.issuedAt ?? this.#nonceTime(p.nonce);
     if (issuedAt === undefined || this.now() - issuedAt > this.nonceTtlMs)
       return { ok: false, reason: 'stale' };
     const nc = parseInt(p.nc, 16);
-    const last = this.#counts.get(p.nonce) ?? 0;
-    if (nc <= last) return { ok: false, reason: 'replay' };
+    if (nc <= (seen?.nc ?? 0)) return { ok: false, reason: 'replay' };
     this.#counts.delete(p.nonce);
-    this.#counts.set(p.nonce, nc);
+    this.#counts.set(p.nonce, { nc, issuedAt });
     if (this.#counts.size > MAX_TRACKED_NONCES) this.#evict();
     return { ok: true, credentials: found.credentials };
   }
@@ -158,10 +159,8 @@ export class DigestAuthenticator {
 
   #evict(): void {
     const cutoff = this.now() - this.nonceTtlMs;
-    for (const nonce of this.#counts.keys()) {
-      const t = this.#nonceTime(nonce);
-      if (t === undefined || t < cutoff || this.#counts.size > MAX_TRACKED_NONCES / 2)
-        this.#counts.delete(nonce);
+    for (const [nonce, { issuedAt }] of this.#counts) {
+      if (issuedAt < cutoff || this.#counts.size > MAX_TRACKED_NONCES / 2) this.#counts.delete(nonce);
       else break;
     }
   }
