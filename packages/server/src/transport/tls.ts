@@ -72,6 +72,23 @@ export interface TlsListener {
   connections(): number;
 }
 
+/**
+ * TLS settings of every listener: TLS 1.3 preferred (Node negotiates the highest both support), 1.2 the
+ * minimum; a client certificate is asked for but not required (digest authenticates; a certificate,
+ * when presented, is checked against the deployment CA).
+ */
+export function tlsServerOptions(creds: TlsCredentials, limits: TransportLimits): tls.TlsOptions {
+  return {
+    key: creds.key,
+    cert: creds.cert,
+    ca: creds.ca,
+    minVersion: 'TLSv1.2',
+    requestCert: true,
+    rejectUnauthorized: false,
+    handshakeTimeout: limits.handshakeTimeoutMs,
+  };
+}
+
 /** SIP over TLS (RFC 3261 §26, RFC 5630): one listener, many long-lived terminal flows. */
 export async function listenTls(
   host: string,
@@ -82,15 +99,7 @@ export async function listenTls(
   log: Logger,
 ): Promise<TlsListener> {
   const live = new Set<TlsConnection>();
-  const server = tls.createServer({
-    key: creds.key,
-    cert: creds.cert,
-    ca: creds.ca,
-    minVersion: 'TLSv1.2',
-    requestCert: true,
-    rejectUnauthorized: false,
-    handshakeTimeout: limits.handshakeTimeoutMs,
-  });
+  const server = tls.createServer(tlsServerOptions(creds, limits));
   server.maxConnections = limits.maxConnections;
 
   server.on('tlsClientError', (err, socket) => {

@@ -13,7 +13,7 @@ import {
   type TransportEvents,
   type TransportLimits,
 } from './connection.js';
-import type { TlsCredentials } from './tls.js';
+import { tlsServerOptions, type TlsCredentials } from './tls.js';
 
 /** Largest SIP message accepted in one WebSocket frame (same bound as the stream framer). */
 const MAX_WS_MESSAGE = 320 * 1024;
@@ -85,13 +85,7 @@ export async function listenWss(
 ): Promise<WssListener> {
   const live = new Set<WsConnection>();
   const server = https.createServer({
-    key: creds.key,
-    cert: creds.cert,
-    ca: creds.ca,
-    minVersion: 'TLSv1.2',
-    requestCert: true,
-    rejectUnauthorized: false,
-    handshakeTimeout: limits.handshakeTimeoutMs,
+    ...tlsServerOptions(creds, limits),
     headersTimeout: limits.firstMessageTimeoutMs,
     requestTimeout: limits.firstMessageTimeoutMs,
     maxHeaderSize: 16 * 1024,
