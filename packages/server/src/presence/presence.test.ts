@@ -24,7 +24,7 @@ async function nextContacts(c: SipTestClient, timeoutMs = 1000): Promise<Contact
 
 const summary = (list: ContactEntry[]) => list.map((c) => `${c.user}:${c.online ? 'on' : 'off'}`);
 
-test('the contact list holds exactly the reachable peers and follows presence within a second', async () => {
+test('the contact list holds exactly the reachable peers and follows presence within a second', async (tc) => {
   const alice = await t.client('alice');
   assert.equal((await alice.register()).status, 200);
   const sub = await alice.request('SUBSCRIBE', alice.aor, {
@@ -49,6 +49,7 @@ test('the contact list holds exactly the reachable peers and follows presence wi
   const elapsed = Date.now() - started;
   assert.deepEqual(summary(online), ['bob:on', 'dave:off']);
   assert.ok(elapsed < 1000, `update took ${elapsed} ms`);
+  tc.diagnostic(`REGISTER sent → NOTIFY received: ${elapsed} ms`);
   const bobEntry = online.find((c) => c.user === 'bob')!;
   assert.equal(bobEntry.aor, `sip:bob@${t.domain}`);
   assert.equal(bobEntry.devices.filter((d) => d.online).length, 1);
