@@ -1,0 +1,2 @@
+/** @tsunagu/terminal: everything a terminal does, without a UI. */
+export {};
