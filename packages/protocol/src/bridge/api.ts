@@ -1,0 +1,205 @@
+/**
+ * The terminal's API as every face sees it — the CLI, the daemon's web GUI (over a WebSocket) and the
+ * Electron renderer (over IPC): commands with answers, and one ordered event stream whose sequence
+ * numbers let a client that missed events notice the gap and resync from a snapshot (the Syncthing
+ * rule). Plain JSON only, so the same values cross `contextBridge` and a WebSocket unchanged.
+ */
+
+export const API_VERSION = 1;
+
+export type ConnectionState = 'unenrolled' | 'connecting' | 'registered' | 'reconnecting' | 'failed';
+
+export interface ConnectionView {
+  state: ConnectionState;
+  /** Why it is not registered (shown to the person as it is). */
+  reason?: string;
+  server?: string;
+  aor?: string;
+}
+
+export interface DeviceView {
+  id: string;
+  name: string;
+  online: boolean;
+}
+
+export interface ContactView {
+  user: string;
+  aor: string;
+  online: boolean;
+  devices: DeviceView[];
+}
+
+export type ChannelPhase = 'ringing' | 'connecting' | 'secure' | 'failed' | 'declined' | 'ended';
+
+export interface ChannelView {
+  id: string;
+  direction: 'outgoing' | 'incoming';
+  /** The peer as the server asserted it (P-Asserted-Identity), never as the peer claimed. */
+  peer: string;
+  phase: ChannelPhase;
+  /** Short code derived from both certificate fingerprints, the same on both ends. */
+  verificationCode?: string;
+  reason?: string;
+}
+
+export type TransferState = 'offered' | 'waiting' | 'active' | 'done' | 'failed' | 'cancelled' | 'declined';
+
+export interface TransferView {
+  id: string;
+  channelId: string;
+  direction: 'send' | 'receive';
+  /** Relative path (folders) or file name. */
+  name: string;
+  size: number;
+  bytesDone: number;
+  /** Bytes per second, smoothed. */
+  rate: number;
+  /** Seconds left at the current rate; null when unknown. */
+  etaSeconds: number | null;
+  state: TransferState;
+  reason?: string;
+  /** Where the received file was written, once verified. */
+  savedAs?: string;
+}
+
+export interface Snapshot {
+  /** The sequence number of the last event the snapshot includes. */
+  seq: number;
+  version: typeof API_VERSION;
+  connection: ConnectionView;
+  contacts: ContactView[];
+  channels: ChannelView[];
+  transfers: TransferView[];
+}
+
+export type TerminalEvent =
+  | { seq: number; type: 'connection'; data: ConnectionView }
+  | { seq: number; type: 'contacts'; data: ContactView[] }
+  | { seq: number; type: 'channel'; data: ChannelView }
+  | { seq: number; type: 'transfer'; data: TransferView };
+
+/** Commands and their answers. */
+export interface Commands {
+  snapshot: { params: Record<string, never>; result: Snapshot };
+  'channel.open': { params: { user: string }; result: { channelId: string } };
+  'channel.accept': { params: { channelId: string }; result: Record<string, never> };
+  'channel.decline': { params: { channelId: string }; result: Record<string, never> };
+  'channel.close': { params: { channelId: string }; result: Record<string, never> };
+  'transfer.send': { params: { channelId: string; paths: string[] }; result: { transferIds: string[] } };
+  'transfer.accept': { params: { transferId: string }; result: Record<string, never> };
+  'transfer.decline': { params: { transferId: string }; result: Record<string, never> };
+  'transfer.cancel': { params: { transferId: string }; result: Record<string, never> };
+}
+
+export type CommandName = keyof Commands;
+
+export interface CommandRequest<N extends CommandName = CommandName> {
+  id: number;
+  command: N;
+  params: Commands[N]['params'];
+}
+
+export type CommandReply =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: { code: string; message: string } };
+
+/** What a host implements and what every face calls. */
+export interface TerminalApi {
+  call<N extends CommandName>(command: N, params: Commands[N]['params']): Promise<Commands[N]['result']>;
+  /** Every event from now on, in order; returns an unsubscribe function. */
+  subscribe(listener: (event: TerminalEvent) => void): () => void;
+}
+
+export class CommandError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+const USER = /^[a-z0-9][a-z0-9._-]{0,63}(@[a-z0-9.-]{1,253})?$/;
+const MAX_PATHS = 1000;
+const MAX_PATH_LENGTH = 4096;
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function str(params: Record<string, unknown>, key: string, pattern: RegExp): string {
+  const v = params[key];
+  if (typeof v !== 'string' || !pattern.test(v))
+    throw new CommandError('bad-params', `"${key}" is missing or malformed`);
+  return v;
+}
+
+/**
+ * Validates a command that arrived from outside the process (a WebSocket message, an IPC call):
+ * unknown commands and malformed parameters get a precise error instead of reaching the core.
+ */
+export function parseCommand(input: unknown): CommandRequest {
+  if (!isRecord(input)) throw new CommandError('bad-request', 'a command must be a JSON object');
+  const { id, command, params = {} } = input;
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
+    throw new CommandError('bad-request', '"id" must be a non-negative integer');
+  }
+  if (!isRecord(params)) throw new CommandError('bad-request', '"params" must be an object');
+  const p = params;
+  switch (command) {
+    case 'snapshot':
+      return { id, command, params: {} };
+    case 'channel.open':
+      return { id, command, params: { user: str(p, 'user', USER) } };
+    case 'channel.accept':
+    case 'channel.decline':
+    case 'channel.close':
+      return { id, command, params: { channelId: str(p, 'channelId', ID) } };
+    case 'transfer.accept':
+    case 'transfer.decline':
+    case 'transfer.cancel':
+      return { id, command, params: { transferId: str(p, 'transferId', ID) } };
+    case 'transfer.send': {
+      const paths = p.paths;
+      if (
+        !Array.isArray(paths) ||
+        paths.length === 0 ||
+        paths.length > MAX_PATHS ||
+        !paths.every(
+          (x) => typeof x === 'string' && x.length > 0 && x.length <= MAX_PATH_LENGTH && !x.includes('\0'),
+        )
+      ) {
+        throw new CommandError('bad-params', `"paths" must be 1 to ${MAX_PATHS} non-empty paths`);
+      }
+      return { id, command, params: { channelId: str(p, 'channelId', ID), paths: paths as string[] } };
+    }
+    default:
+      throw new CommandError(
+        'unknown-command',
+        `unknown command ${JSON.stringify(String(command)).slice(0, 80)}`,
+      );
+  }
+}
+
+/**
+ * Tracks the event stream on the receiving side: says when an event was missed (a gap in `seq`), so
+ * the client fetches a snapshot and continues from its `seq`.
+ */
+export class EventSequence {
+  #last: number | undefined;
+
+  /** Starts (or restarts) from a snapshot. */
+  reset(snapshotSeq: number): void {
+    this.#last = snapshotSeq;
+  }
+
+  /** 'apply' the event, 'skip' one already covered by the snapshot, or 'resync' after a gap. */
+  accept(event: { seq: number }): 'apply' | 'skip' | 'resync' {
+    if (this.#last === undefined) return 'resync';
+    if (event.seq <= this.#last) return 'skip';
+    if (event.seq !== this.#last + 1) return 'resync';
+    this.#last = event.seq;
+    return 'apply';
+  }
+}
