@@ -57,12 +57,13 @@ test('an invite token enrols a device once; the device then registers with its o
     t.addUser('alice');
     const { token } = t.admin.invites.create('alice', 60_000);
     const instance = `<urn:uuid:${randomUUID()}>`;
-    const body = JSON.stringify({ user: 'alice', token, instance, name: 'laptop' });
+    const body = JSON.stringify({ user: 'alice', token, instance, name: '太郎の laptop' });
     const ok = await post(t, '/enroll', body);
     assert.equal(ok.status, 200);
     assert.equal(ok.json.aor, `sip:alice@${t.domain}`);
     assert.match(ok.json.username!, /^alice\/[a-z0-9-]+$/);
     assert.ok(ok.json.secret!.length >= 40);
+    assert.equal(t.admin.devices.get('alice', ok.json.device!)?.name, '太郎の laptop', 'names in any script');
 
     const again = await post(t, '/enroll', body);
     assert.equal(again.status, 403, 'a token works once');
@@ -110,6 +111,31 @@ test('enrolment refuses expired, wrong-user and malformed requests alike, and bo
         .status,
       200,
     );
+  } finally {
+    await t.close();
+  }
+});
+
+test('the HTTPS listener serves the public CA certificate at GET /ca.pem', async () => {
+  const t = await startTestServer();
+  try {
+    const pem = await new Promise<{ status: number; type: string; text: string }>((resolve, reject) => {
+      https
+        .get(
+          { host: '127.0.0.1', port: t.https.port, path: '/ca.pem', ca: t.ca, servername: 'localhost' },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), text }),
+            );
+          },
+        )
+        .on('error', reject);
+    });
+    assert.equal(pem.status, 200);
+    assert.equal(pem.type, 'application/x-pem-file');
+    assert.equal(pem.text, t.ca);
   } finally {
     await t.close();
   }

@@ -182,6 +182,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const enroll = enrollHandler({
       domain: config.domain,
       realm,
+      caPem: creds.ca,
       log: log.child({ module: 'enroll' }),
       redeem: (r) => {
         try {

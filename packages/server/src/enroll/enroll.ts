@@ -33,10 +33,18 @@ export type Redeem = (req: EnrollRequest) => { device: string; secret: string } 
 
 const MAX_BODY = 4096;
 const FIELD = /^[\x20-\x7e]{1,200}$/;
+/** A device name is shown to people: any printable characters, in any script. */
+const NAME_FIELD = /^[^\x00-\x1f\x7f]{1,64}$/u;
 
 export function enrollHandler(opts: {
   domain: string;
   realm: string;
+  /**
+   * The deployment CA certificate (PEM), served at `GET /ca.pem`. It is public: a terminal holding only
+   * the CA fingerprint from its invite link fetches it, checks the fingerprint, then verifies this
+   * server's certificate against it before sending its token.
+   */
+  caPem: string;
   redeem: Redeem;
   log: Logger;
 }): (req: IncomingMessage, res: ServerResponse) => void {
@@ -47,6 +55,11 @@ export function enrollHandler(opts: {
   };
   return (req, res) => {
     if (req.url === '/healthz' && req.method === 'GET') return send(res, 200, { status: 'ok' });
+    if (req.url === '/ca.pem' && req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'application/x-pem-file', 'cache-control': 'no-store' });
+      res.end(opts.caPem);
+      return;
+    }
     if (req.url !== '/enroll') return send(res, 404, { error: 'not found' });
     if (req.method !== 'POST') return send(res, 405, { error: 'use POST' });
     const source = plainAddress(req.socket.remoteAddress);
@@ -80,8 +93,11 @@ export function enrollHandler(opts: {
       const fields = ['user', 'token', 'instance', 'name'] as const;
       for (const f of fields) {
         const v = body?.[f];
-        if (typeof v !== 'string' || !FIELD.test(v)) {
-          return send(res, 400, { error: `field "${f}" must be a printable string of 1 to 200 characters` });
+        const pattern = f === 'name' ? NAME_FIELD : FIELD;
+        if (typeof v !== 'string' || !pattern.test(v)) {
+          const what =
+            f === 'name' ? '1 to 64 printable characters' : 'a printable ASCII string of 1 to 200 characters';
+          return send(res, 400, { error: `field "${f}" must be ${what}` });
         }
       }
       const request = body as EnrollRequest;

@@ -1,0 +1,55 @@
+import { Grammar } from 'sip.js';
+
+/**
+ * The identity our server asserts for the other party (RFC 3325 P-Asserted-Identity). The server
+ * removes any P-Asserted-Identity a terminal sends and adds the authenticated one to every request it
+ * forwards and every response it relays, so on our own pinned, authenticated server connection (the
+ * only connection a terminal has) it is trustworthy; From and Contact are not, and are never used for
+ * identity.
+ */
+export interface AssertedIdentity {
+  /** User part, lower-case: `bob`. */
+  user: string;
+  domain: string;
+  /** `sip:bob@example.org`. */
+  aor: string;
+  displayName?: string;
+}
+
+/** Reads the first SIP identity from P-Asserted-Identity header values; undefined if there is none. */
+export function parseAssertedIdentity(values: readonly string[]): AssertedIdentity | undefined {
+  for (const value of values) {
+    // A header may list a sip and a tel identity (RFC 3325 §9.1): take the sip one.
+    for (const part of splitNameAddrs(value)) {
+      const parsed = Grammar.nameAddrHeaderParse(part);
+      const uri = parsed?.uri;
+      if (!uri || (uri.scheme !== 'sip' && uri.scheme !== 'sips') || !uri.user) continue;
+      const user = uri.user.toLowerCase();
+      const domain = uri.host.toLowerCase();
+      const displayName = parsed.displayName;
+      return { user, domain, aor: `sip:${user}@${domain}`, ...(displayName ? { displayName } : {}) };
+    }
+  }
+  return undefined;
+}
+
+/** Splits a comma-separated list of name-addrs, ignoring commas inside quotes and angle brackets. */
+function splitNameAddrs(value: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (c === '\\' && quoted) i++;
+    else if (c === '"') quoted = !quoted;
+    else if (!quoted && c === '<') depth++;
+    else if (!quoted && c === '>') depth = Math.max(0, depth - 1);
+    else if (!quoted && depth === 0 && c === ',') {
+      out.push(value.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  out.push(value.slice(start).trim());
+  return out.filter((s) => s.length > 0);
+}
