@@ -1,0 +1,3 @@
+export * from './format.js';
+export * from './decoder.js';
+export * from './names.js';

@@ -1,0 +1,20 @@
+/** The verified peer-to-peer TLS channel (issue 3, "The channel"). */
+export { Channel } from './channel.js';
+export type { ChannelCloseInfo, Endpoint } from './channel.js';
+export { CHANNEL_TLS_OPTIONS, channelCredentials } from './credentials.js';
+export type { ChannelCredentials } from './credentials.js';
+export { ChannelError, INTERCEPTION_WARNING } from './errors.js';
+export type { ChannelErrorCode } from './errors.js';
+export { ChannelListener } from './listen.js';
+export type { AcceptOptions, ListenOptions, RefusedConnection } from './listen.js';
+export { ATTEMPT_DELAY_MS, connectChannel, connectOrder } from './connect.js';
+export type { ConnectOptions } from './connect.js';
+export { ChannelAnswer, ChannelOffer, answerChannelOffer, createChannelOffer } from './negotiate.js';
+export type { ChannelSetupOptions } from './negotiate.js';
+export { chooseAnswerSetup, offererReachability, ownReachability } from './role.js';
+export type { Reachability } from './role.js';
+export { allLocalAddresses, channelAddresses, peerIsLocal } from './addresses.js';
+export { certificateMatches, usableFingerprints } from './fingerprint.js';
+export { verificationCode } from './verification.js';
+export { caIssuedPeerCheck } from './peer-check.js';
+export type { PeerCertificateCheck } from './peer-check.js';
