@@ -1,0 +1,144 @@
+import { EventEmitter } from 'node:events';
+import type { ChannelPhase } from '@tsunagu/protocol';
+import {
+  answerChannelOffer,
+  createChannelOffer,
+  type Channel,
+  type ChannelAnswer,
+  type ChannelSetupOptions,
+} from '../channel/index.js';
+import type { AssertedIdentity, IncomingCall, OutgoingCall, Signalling } from '../sip/index.js';
+
+/**
+ * A secure channel as a person sees it: the seed's steps 7–13 in one object. The INVITE carries my
+ * channel offer, the 200 the peer's answer (both through the authenticated server, which vouches for
+ * the peer's identity), then the two terminals connect directly over TLS and check each other's
+ * certificate against the signalled fingerprints. The SIP dialog and the TLS channel live and die
+ * together: a BYE closes the channel, a closed channel sends a BYE.
+ */
+export interface SecureChannelEvents {
+  phase: [ChannelPhase, string | undefined];
+}
+
+export class SecureChannel extends EventEmitter<SecureChannelEvents> {
+  #phase: ChannelPhase;
+  #reason: string | undefined;
+  #channel: Channel | undefined;
+
+  private constructor(
+    readonly direction: 'outgoing' | 'incoming',
+    /** The peer as the server asserted it (the callee of my INVITE, or the caller of theirs). */
+    public peer: AssertedIdentity | undefined,
+    private readonly hangUp: () => Promise<void> | void,
+    phase: ChannelPhase,
+  ) {
+    super();
+    this.#phase = phase;
+  }
+
+  get phase(): ChannelPhase {
+    return this.#phase;
+  }
+
+  get reason(): string | undefined {
+    return this.#reason;
+  }
+
+  /** The verified TLS channel, once `phase` is `secure`. */
+  get channel(): Channel | undefined {
+    return this.#channel;
+  }
+
+  get verificationCode(): string | undefined {
+    return this.#channel?.verificationCode;
+  }
+
+  /** Calls `target` (a user of my domain or `user@domain`) and opens the channel when they accept. */
+  static open(signalling: Signalling, target: string, setup: ChannelSetupOptions): SecureChannel {
+    let call: OutgoingCall | undefined;
+    const sc = new SecureChannel('outgoing', undefined, () => call?.hangUp(), 'ringing');
+    void (async () => {
+      const offer = await createChannelOffer(setup);
+      call = signalling.invite(target, {
+        createOffer: async () => offer.sdp,
+        acceptAnswer: async (sdp) => {
+          offer.setAnswer(sdp);
+        },
+      });
+      call.on('ended', (e) => sc.#end(e.by === 'remote' ? 'ended by the peer' : 'ended'));
+      let accepted;
+      try {
+        accepted = await call.answered;
+      } catch (err) {
+        offer.cancel();
+        const code = (err as { code?: string }).code;
+        sc.#set(code === 'declined' ? 'declined' : 'failed', (err as Error).message);
+        return;
+      }
+      sc.peer = accepted.callee;
+      sc.#set('connecting');
+      sc.#attach(await offer.establish());
+    })().catch((err: Error) => sc.#fail(err));
+    return sc;
+  }
+
+  /** Accepts an incoming call: answers its offer and opens the channel. */
+  static accept(call: IncomingCall, setup: ChannelSetupOptions): SecureChannel {
+    const sc = new SecureChannel('incoming', call.caller, () => call.hangUp(), 'connecting');
+    call.on('ended', (e) => sc.#end(e.by === 'remote' ? 'ended by the peer' : 'ended'));
+    void (async () => {
+      let answer: ChannelAnswer | undefined;
+      let established: Promise<Channel> | undefined;
+      await call.accept({
+        acceptOffer: async (sdp) => {
+          answer = await answerChannelOffer(sdp, setup);
+          // Start at once: the caller may connect before our 200 has even reached it.
+          established = answer.establish();
+          established.catch(() => undefined);
+          return answer.sdp;
+        },
+      });
+      if (!established) throw new Error('the call was accepted without a channel offer');
+      sc.#attach(await established);
+    })().catch((err: Error) => sc.#fail(err));
+    return sc;
+  }
+
+  /** Ends the channel and the call. */
+  close(reason = 'closed'): void {
+    this.#end(reason);
+  }
+
+  #attach(channel: Channel): void {
+    if (this.#phase === 'ended' || this.#phase === 'failed') {
+      channel.destroy();
+      return;
+    }
+    this.#channel = channel;
+    channel.on('close', (info) => this.#end(info.by === 'peer' ? 'closed by the peer' : info.reason));
+    this.#set('secure');
+  }
+
+  #fail(err: Error): void {
+    if (this.#phase === 'ended' || this.#phase === 'failed' || this.#phase === 'declined') return;
+    this.#set('failed', err.message);
+    this.#teardown();
+  }
+
+  #end(reason: string): void {
+    if (this.#phase === 'ended' || this.#phase === 'failed' || this.#phase === 'declined') return;
+    this.#set('ended', reason);
+    this.#teardown();
+  }
+
+  #teardown(): void {
+    this.#channel?.close(this.#reason ?? 'closed');
+    void Promise.resolve(this.hangUp()).catch(() => undefined);
+  }
+
+  #set(phase: ChannelPhase, reason?: string): void {
+    this.#phase = phase;
+    this.#reason = reason;
+    this.emit('phase', phase, reason);
+  }
+}
