@@ -1,0 +1,244 @@
+import { randomBytes } from 'node:crypto';
+import {
+  API_VERSION,
+  CommandError,
+  type ChannelView,
+  type CommandName,
+  type Commands,
+  type ConnectionView,
+  type ContactView,
+  type Snapshot,
+  type TerminalApi,
+  type TerminalEvent,
+} from '@tsunagu/protocol';
+import { channelCredentials, type ChannelCredentials, type ChannelSetupOptions } from '../channel/index.js';
+import type { DeviceCredentials } from '../enroll/index.js';
+import type { Profile } from '../identity/index.js';
+import { SecureChannel } from '../session/secure-channel.js';
+import {
+  Signalling,
+  type IncomingCall,
+  type SignallingOptions,
+  type SignallingStatus,
+} from '../sip/index.js';
+
+/**
+ * The terminal: one object behind every face (CLI, daemon web GUI, Electron). It owns the signalling,
+ * the channels and their state, and publishes every change as one ordered event stream.
+ */
+export interface TerminalOptions {
+  profile: Profile;
+  credentials: DeviceCredentials;
+  /** Users (`bob`) or AORs (`sip:bob@example.org`) whose channel requests are accepted without asking. */
+  acceptFrom?: readonly string[];
+  /** Channel setup overrides (tests pass loopback addresses). */
+  channel?: Partial<Omit<ChannelSetupOptions, 'credentials'>>;
+  signalling?: Omit<Partial<SignallingOptions>, 'server' | 'ca' | 'caFingerprint' | 'domain' | 'user'>;
+}
+
+interface ChannelEntry {
+  view: ChannelView;
+  secure: SecureChannel | undefined;
+  /** An incoming request waiting for the person's decision. */
+  pending: IncomingCall | undefined;
+}
+
+const newId = (): string => randomBytes(6).toString('base64url');
+
+export class Terminal implements TerminalApi {
+  readonly signalling: Signalling;
+  readonly #credentials: ChannelCredentials;
+  readonly #channels = new Map<string, ChannelEntry>();
+  readonly #listeners = new Set<(e: TerminalEvent) => void>();
+  #seq = 0;
+  #connection: ConnectionView = { state: 'connecting' };
+  #contacts: ContactView[] = [];
+
+  private constructor(private readonly o: TerminalOptions) {
+    this.#credentials = channelCredentials(o.profile.identity);
+    this.signalling = Signalling.fromCredentials(o.credentials, o.signalling ?? {});
+    this.#connection = { state: 'connecting', server: o.credentials.server, aor: o.credentials.aor };
+    this.signalling.on('state', (s) => this.#onState(s));
+    this.signalling.on('contacts', (list) => {
+      this.#contacts = list.map((c) => ({
+        user: c.user,
+        aor: c.aor,
+        online: c.online,
+        devices: c.devices.map((d) => ({ ...d })),
+      }));
+      this.#emit({ type: 'contacts', data: this.#contacts });
+    });
+    this.signalling.on('incoming', (call) => this.#onIncoming(call));
+  }
+
+  /** Starts signalling; resolves once registered (or rejects when the server refuses for good). */
+  static async start(o: TerminalOptions): Promise<Terminal> {
+    const t = new Terminal(o);
+    await t.signalling.start();
+    return t;
+  }
+
+  async stop(): Promise<void> {
+    for (const e of this.#channels.values()) e.secure?.close('terminal stopped');
+    await this.signalling.stop();
+  }
+
+  subscribe(listener: (event: TerminalEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  snapshot(): Snapshot {
+    return {
+      seq: this.#seq,
+      version: API_VERSION,
+      connection: this.#connection,
+      contacts: this.#contacts,
+      channels: [...this.#channels.values()].map((e) => e.view),
+      transfers: [],
+    };
+  }
+
+  /** The open SecureChannel behind a channel id (for the transfer engine). */
+  secureChannel(channelId: string): SecureChannel | undefined {
+    return this.#channels.get(channelId)?.secure;
+  }
+
+  async call<N extends CommandName>(
+    command: N,
+    params: Commands[N]['params'],
+  ): Promise<Commands[N]['result']> {
+    const p = params as Record<string, string>;
+    switch (command) {
+      case 'snapshot':
+        return this.snapshot() as Commands[N]['result'];
+      case 'channel.open':
+        return { channelId: this.openChannel(p.user!) } as Commands[N]['result'];
+      case 'channel.accept':
+        this.#decide(p.channelId!, true);
+        return {} as Commands[N]['result'];
+      case 'channel.decline':
+        this.#decide(p.channelId!, false);
+        return {} as Commands[N]['result'];
+      case 'channel.close':
+        this.#entry(p.channelId!).secure?.close('closed by the user');
+        return {} as Commands[N]['result'];
+      default:
+        throw new CommandError('unsupported', `${command} is not available yet`);
+    }
+  }
+
+  /** Rings `user` and opens a verified channel when they accept; returns the channel id at once. */
+  openChannel(user: string): string {
+    const id = newId();
+    const secure = SecureChannel.open(this.signalling, user, this.#setup());
+    const entry: ChannelEntry = {
+      view: {
+        id,
+        direction: 'outgoing',
+        peer: user.includes('@') ? user : `sip:${user}@${this.o.credentials.domain}`,
+        phase: secure.phase,
+      },
+      secure,
+      pending: undefined,
+    };
+    this.#track(id, entry);
+    return id;
+  }
+
+  #onIncoming(call: IncomingCall): void {
+    const id = newId();
+    const entry: ChannelEntry = {
+      view: { id, direction: 'incoming', peer: call.caller.aor, phase: 'ringing' },
+      secure: undefined,
+      pending: call,
+    };
+    this.#channels.set(id, entry);
+    call.on('ended', (e) => {
+      if (entry.pending) {
+        entry.pending = undefined;
+        this.#update(entry, {
+          phase: 'ended',
+          reason: e.reason === 'canceled' ? 'cancelled by the caller' : e.reason,
+        });
+      }
+    });
+    this.#emit({ type: 'channel', data: entry.view });
+    const trusted = (this.o.acceptFrom ?? []).some((a) => a === call.caller.aor || a === call.caller.user);
+    if (trusted) this.#decide(id, true);
+  }
+
+  #decide(channelId: string, accept: boolean): void {
+    const entry = this.#entry(channelId);
+    const call = entry.pending;
+    if (!call) throw new CommandError('not-ringing', 'this channel is not waiting for a decision');
+    entry.pending = undefined;
+    if (!accept) {
+      call.decline();
+      this.#update(entry, { phase: 'declined', reason: 'declined' });
+      return;
+    }
+    entry.secure = SecureChannel.accept(call, this.#setup());
+    this.#track(channelId, entry);
+  }
+
+  #track(id: string, entry: ChannelEntry): void {
+    this.#channels.set(id, entry);
+    const secure = entry.secure!;
+    secure.on('phase', (phase, reason) => {
+      const peer = secure.peer?.aor ?? entry.view.peer;
+      const code = secure.verificationCode;
+      this.#update(entry, {
+        phase,
+        peer,
+        ...(reason ? { reason } : {}),
+        ...(code ? { verificationCode: code } : {}),
+      });
+    });
+    this.#update(entry, { phase: secure.phase });
+  }
+
+  #update(entry: ChannelEntry, change: Partial<ChannelView>): void {
+    const next: ChannelView = { ...entry.view, ...change };
+    if (!change.reason) delete next.reason;
+    if (change.reason) next.reason = change.reason;
+    entry.view = next;
+    this.#emit({ type: 'channel', data: next });
+  }
+
+  #entry(channelId: string): ChannelEntry {
+    const e = this.#channels.get(channelId);
+    if (!e) throw new CommandError('no-such-channel', `no channel ${channelId}`);
+    return e;
+  }
+
+  #setup(): ChannelSetupOptions {
+    const inbound = this.o.profile.data.settings.inbound;
+    const port = this.o.profile.data.settings.channelPort;
+    return {
+      credentials: this.#credentials,
+      ...(inbound ? { inbound } : {}),
+      ...(port ? { port } : {}),
+      ...this.o.channel,
+    };
+  }
+
+  #onState(s: SignallingStatus): void {
+    const base = { server: this.o.credentials.server, aor: this.o.credentials.aor };
+    const view: ConnectionView =
+      s.state === 'registered'
+        ? { ...base, state: 'registered' }
+        : s.state === 'reconnecting'
+          ? { ...base, state: 'reconnecting', reason: s.reason.message }
+          : s.state === 'failed'
+            ? { ...base, state: 'failed', reason: s.error.message }
+            : { ...base, state: 'connecting' };
+    this.#connection = view;
+    this.#emit({ type: 'connection', data: view });
+  }
+
+  #emit(e: Omit<TerminalEvent, 'seq'>): void {
+    const event = { ...e, seq: ++this.#seq } as TerminalEvent;
+    for (const l of this.#listeners) l(event);
+  }
+}
