@@ -21,7 +21,14 @@ export async function enrolProfile(profileDir: string, link: string): Promise<Pr
 /** Logs in with an account's password (a user made with `user add --password-stdin`). */
 export async function loginProfile(
   profileDir: string,
-  o: { server: string; caFingerprint: string; user: string; password: string; domain?: string },
+  o: {
+    server: string;
+    https?: string;
+    caFingerprint: string;
+    user: string;
+    password: string;
+    domain?: string;
+  },
 ): Promise<Profile> {
   const profile = await openProfile(profileDir, { create: true });
   const creds = await login({ ...o, instanceId: uuidOf(profile.data.instanceId) });

@@ -1,0 +1,127 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatJoinLink } from '@tsunagu/protocol';
+import { addRule } from '@tsunagu/server';
+import { startTestServer, TEST_PASSWORD, type TestServer } from '@tsunagu/server/testing';
+import { resolveProfileDir } from './profile-dir.js';
+
+const main = new URL('./main.ts', import.meta.url).pathname;
+let t: TestServer;
+let dir: string;
+
+before(async () => {
+  t = await startTestServer({ policy: 'deny-all' });
+  t.addUser('bob');
+  addRule(t.admin, { domain: t.domain }, 'allow', 'alice', 'bob');
+  dir = await mkdtemp(join(tmpdir(), 'tsunagu-cli-'));
+});
+after(async () => {
+  await t.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function cli(args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--conditions=tsunagu-source', '--import', 'tsx', main, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, TSUNAGU_PROFILE: '' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c));
+    child.stderr.on('data', (c: Buffer) => (stderr += c));
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+const link = (user: string, token: string, ca = t.server.caFingerprint) =>
+  formatJoinLink({
+    server: `127.0.0.1:${t.sip.port}`,
+    https: `127.0.0.1:${t.https.port}`,
+    caFingerprint: ca,
+    user,
+    token,
+    domain: t.domain,
+  });
+
+test('enroll with an invite link, then status and contacts', async () => {
+  t.admin.users.add('alice', { realm: t.domain });
+  const { token } = t.admin.invites.create('alice', 60_000);
+  const profile = join(dir, 'alice');
+  const enrolled = await cli(['enroll', link('alice', token), '--profile', profile]);
+  assert.equal(enrolled.code, 0, enrolled.stderr);
+  assert.match(enrolled.stdout, new RegExp(`Joined as sip:alice@${t.domain.replace('.', '\\.')}`));
+  assert.equal((await stat(join(profile, 'key.pem'))).mode & 0o777, 0o600);
+  assert.equal((await stat(join(profile, 'secret.json'))).mode & 0o777, 0o600);
+
+  const again = await cli(['enroll', link('alice', token), '--profile', join(dir, 'alice2')]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /^tsunagu: .*(invalid|used|expired)/);
+  assert.doesNotMatch(again.stderr, /\n\s+at /, 'no stack trace');
+
+  const status = await cli(['status', '--json', '--profile', profile]);
+  assert.equal(status.code, 0, status.stderr);
+  const s = JSON.parse(status.stdout) as { connection: { state: string }; contacts: { user: string }[] };
+  assert.equal(s.connection.state, 'registered');
+  assert.deepEqual(
+    s.contacts.map((c) => c.user),
+    ['bob'],
+  );
+
+  const contacts = await cli(['contacts', '--profile', profile]);
+  assert.match(contacts.stdout, /○ bob\s+offline/);
+});
+
+test("a link whose CA fingerprint is not the server's is refused, and nothing is stored", async () => {
+  t.admin.users.add('mallory', { realm: t.domain });
+  const { token } = t.admin.invites.create('mallory', 60_000);
+  const wrong = 'sha256:' + Array.from({ length: 32 }, () => 'AB').join(':');
+  const r = await cli(['enroll', link('mallory', token, wrong), '--profile', join(dir, 'mallory')]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /pinned|interception/i);
+  await assert.rejects(stat(join(dir, 'mallory', 'secret.json')));
+});
+
+test('login with a password; commands before joining say what to do', async () => {
+  t.addUser('carol');
+  const profile = join(dir, 'carol');
+  const none = await cli(['status', '--profile', profile]);
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /not (joined|found|exist)|enroll/i);
+  const r = await cli(
+    [
+      'login',
+      '--server',
+      `127.0.0.1:${t.sip.port}`,
+      '--https',
+      `127.0.0.1:${t.https.port}`,
+      '--ca-fingerprint',
+      t.server.caFingerprint,
+      '--user',
+      'carol',
+      '--password-stdin',
+      '--profile',
+      profile,
+    ],
+    `${TEST_PASSWORD('carol')}\n`,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const status = await cli(['status', '--json', '--profile', profile]);
+  assert.equal(JSON.parse(status.stdout).connection.state, 'registered');
+});
+
+test('the profile folder defaults per platform', () => {
+  assert.equal(resolveProfileDir('/x/p'), '/x/p');
+  assert.equal(resolveProfileDir(undefined, { TSUNAGU_PROFILE: '/y' }), '/y');
+  assert.equal(resolveProfileDir(undefined, { XDG_CONFIG_HOME: '/cfg' }, 'linux'), '/cfg/tsunagu');
+  assert.equal(
+    resolveProfileDir(undefined, { APPDATA: 'C:\\Users\\a\\AppData\\Roaming' }, 'win32').endsWith('Tsunagu'),
+    true,
+  );
+  assert.match(resolveProfileDir(undefined, {}, 'darwin'), /Library\/Application Support\/Tsunagu$/);
+});

@@ -1,0 +1,162 @@
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { credentialsOf, enrolProfile, loginProfile } from '../core/account.js';
+import { Terminal } from '../core/terminal.js';
+import { openProfile } from '../identity/index.js';
+import { resolveProfileDir } from './profile-dir.js';
+
+/**
+ * `tsunagu`: the terminal from a shell. Errors are one line on stderr (exit 1; 2 for usage), never a
+ * stack trace; `--json` output is for scripts.
+ */
+
+class CliError extends Error {}
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+async function connected(profileDir: string): Promise<Terminal> {
+  const profile = await openProfile(profileDir);
+  const credentials = await credentialsOf(profile);
+  if (!credentials)
+    throw new CliError(
+      `this device has not joined a server yet: run \`tsunagu enroll LINK --profile ${profileDir}\``,
+    );
+  return Terminal.start({ profile, credentials, signalling: { networkWatch: false } });
+}
+
+async function readStdinLine(): Promise<string> {
+  const text = readFileSync(0, 'utf8');
+  const line = text.split(/\r?\n/)[0] ?? '';
+  if (!line) throw new CliError('no password on standard input');
+  return line;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('tsunagu')
+    .description(
+      'Tsunagu terminal: secure channels and peer-to-peer file transfer with members of your organisation',
+    )
+    .showHelpAfterError()
+    .exitOverride();
+  const withProfile = (c: Command) =>
+    c.option(
+      '--profile <dir>',
+      'profile folder (default: $TSUNAGU_PROFILE, else the per-user app-data folder)',
+    );
+
+  withProfile(
+    program.command('enroll').argument('<link>', "the tsunagu://join?... link from your server's admin"),
+  )
+    .description(
+      'join a server with an invite link (checks the server against the CA fingerprint in the link)',
+    )
+    .action(async (link: string, o: { profile?: string }) => {
+      const dir = resolveProfileDir(o.profile);
+      const profile = await enrolProfile(dir, link);
+      out(
+        `Joined as ${profile.data.user?.aor} (device ${profile.data.user?.device ?? '?'}); profile: ${dir}`,
+      );
+      out(`This device's certificate fingerprint: ${profile.identity.fingerprint}`);
+    });
+
+  withProfile(
+    program
+      .command('login')
+      .requiredOption('--server <host:port>', 'SIP over TLS address of the server')
+      .option(
+        '--https <host:port>',
+        "the server's HTTPS (enrolment) address, to fetch its CA (default: port 5443 of --server)",
+      )
+      .requiredOption('--ca-fingerprint <sha256:…>', 'the SHA-256 fingerprint of the deployment CA')
+      .requiredOption('--user <name>', 'your user name')
+      .requiredOption('--password-stdin', 'read the password from standard input'),
+  )
+    .description('join a server with an account password')
+    .action(
+      async (o: {
+        profile?: string;
+        server: string;
+        https?: string;
+        caFingerprint: string;
+        user: string;
+      }) => {
+        const dir = resolveProfileDir(o.profile);
+        const password = await readStdinLine();
+        const profile = await loginProfile(dir, {
+          server: o.server,
+          ...(o.https ? { https: o.https } : {}),
+          caFingerprint: o.caFingerprint,
+          user: o.user,
+          password,
+        });
+        out(`Logged in as ${profile.data.user?.aor}; profile: ${dir}`);
+      },
+    );
+
+  withProfile(program.command('status').option('--json', 'print JSON'))
+    .description('connect, register, and show the connection and contacts')
+    .action(async (o: { profile?: string; json?: boolean }) => {
+      const terminal = await connected(resolveProfileDir(o.profile));
+      try {
+        await contactsArrived(terminal);
+        const s = terminal.snapshot();
+        if (o.json) out(JSON.stringify({ connection: s.connection, contacts: s.contacts }));
+        else {
+          out(`${s.connection.aor}: ${s.connection.state} at ${s.connection.server}`);
+          out(`${s.contacts.filter((c) => c.online).length} of ${s.contacts.length} contacts online`);
+        }
+      } finally {
+        await terminal.stop();
+      }
+    });
+
+  withProfile(program.command('contacts').option('--json', 'print JSON'))
+    .description('list the people you may reach, with who is online')
+    .action(async (o: { profile?: string; json?: boolean }) => {
+      const terminal = await connected(resolveProfileDir(o.profile));
+      try {
+        await contactsArrived(terminal);
+        const contacts = terminal.snapshot().contacts;
+        if (o.json) out(JSON.stringify(contacts));
+        else if (contacts.length === 0) out('No contacts: the policy lets you reach nobody yet.');
+        else
+          for (const c of contacts)
+            out(`${c.online ? '●' : '○'} ${c.user.padEnd(20)} ${c.online ? 'online' : 'offline'}  ${c.aor}`);
+      } finally {
+        await terminal.stop();
+      }
+    });
+  return program;
+}
+
+/** The first contact-list NOTIFY follows registration closely; wait for it (bounded). */
+function contactsArrived(terminal: Terminal, ms = 3000): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    const off = terminal.subscribe((e) => e.type === 'contacts' && done());
+    if (terminal.signalling.contacts.length > 0) done();
+    function done() {
+      clearTimeout(timer);
+      off();
+      resolve();
+    }
+  });
+}
+
+export async function run(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    const e = err as Error & { code?: string; exitCode?: number };
+    if (e.code?.startsWith('commander.'))
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 2;
+    process.stderr.write(`tsunagu: ${e.message}\n`);
+    if (process.env.TSUNAGU_DEBUG) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/bin/tsunagu.js')) {
+  process.exitCode = await run(process.argv.slice(2));
+}
