@@ -82,7 +82,10 @@ export class FrameDecoder {
     const type = header[4] as number;
     if (length === 0) throw new FrameError('empty-frame', 'frame of length 0');
     if (!this.helloSeen && type !== FrameType.HELLO) {
-      throw new FrameError('hello-expected', `the first frame must be HELLO (got type 0x${type.toString(16)})`);
+      throw new FrameError(
+        'hello-expected',
+        `the first frame must be HELLO (got type 0x${type.toString(16)})`,
+      );
     }
     const max = maxBodyFor(type);
     if (max === undefined) parseControl(type, new Uint8Array(0)); // throws unknown-frame-type

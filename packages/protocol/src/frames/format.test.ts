@@ -36,7 +36,10 @@ function concat(parts: Uint8Array[]): Uint8Array {
 }
 
 /** Decodes `bytes` pushed in pieces of `step` bytes; DATA payload pieces are joined back. */
-function decodeAll(bytes: Uint8Array, step = bytes.length): (Frame | { type: 'payload'; bytes: Uint8Array })[] {
+function decodeAll(
+  bytes: Uint8Array,
+  step = bytes.length,
+): (Frame | { type: 'payload'; bytes: Uint8Array })[] {
   const d = new FrameDecoder();
   const out: (Frame | { type: 'payload'; bytes: Uint8Array })[] = [];
   let pieces: Uint8Array[] = [];
@@ -201,7 +204,10 @@ describe('frames: hostile input', () => {
     for (const type of [FrameType.OFFER, FrameType.DATA, FrameType.ERROR]) {
       assert.equal(decodeError(header(0xffffffff, type)).code, 'frame-too-large');
     }
-    assert.equal(decodeError(header(FrameLimits.maxControlBody + 2, FrameType.ACCEPT)).code, 'frame-too-large');
+    assert.equal(
+      decodeError(header(FrameLimits.maxControlBody + 2, FrameType.ACCEPT)).code,
+      'frame-too-large',
+    );
     assert.equal(decodeError(header(2000, FrameType.HELLO), false).code, 'frame-too-large');
     assert.equal(
       decodeError(header(1 + FrameLimits.dataHeader + FrameLimits.maxDataPayload + 1, FrameType.DATA)).code,
@@ -252,7 +258,11 @@ describe('frames: hostile input', () => {
     ['empty segment', FrameType.OFFER, { id: 1, transfer: TID, path: ['a', ''], size: 1 }],
     ['too deep', FrameType.OFFER, { id: 1, transfer: TID, path: Array(65).fill('a'), size: 1 }],
     ['long segment', FrameType.OFFER, { id: 1, transfer: TID, path: ['a'.repeat(1025)], size: 1 }],
-    ['traversal transfer id', FrameType.OFFER, { id: 1, transfer: '../../../etc/passwd', path: ['a'], size: 1 }],
+    [
+      'traversal transfer id',
+      FrameType.OFFER,
+      { id: 1, transfer: '../../../etc/passwd', path: ['a'], size: 1 },
+    ],
     ['no transfer id', FrameType.OFFER, { id: 1, path: ['a'], size: 1 }],
     ['report without ok', FrameType.REPORT, { id: 1, sha256: SHA }],
     ['bad code', FrameType.DECLINE, { id: 1, code: 'Not A Code', message: '' }],
@@ -268,7 +278,10 @@ describe('frames: hostile input', () => {
 
   it('refuses bodies that are not UTF-8 JSON', () => {
     assert.equal(decodeError(rawFrame(FrameType.OFFER, Uint8Array.of(0xc3, 0x28))).code, 'bad-frame');
-    assert.equal(decodeError(rawFrame(FrameType.OFFER, new TextEncoder().encode('{"id":'))).code, 'bad-frame');
+    assert.equal(
+      decodeError(rawFrame(FrameType.OFFER, new TextEncoder().encode('{"id":'))).code,
+      'bad-frame',
+    );
   });
 
   it('ignores unknown JSON fields (minor versions may add some)', () => {

@@ -221,7 +221,8 @@ function json(type: number, value: object): Uint8Array {
 }
 
 export function encodeHello(hello: Hello = { ...FRAME_VERSION }): Uint8Array {
-  const extra = hello.agent === undefined ? new Uint8Array(0) : encoder.encode(JSON.stringify({ agent: hello.agent }));
+  const extra =
+    hello.agent === undefined ? new Uint8Array(0) : encoder.encode(JSON.stringify({ agent: hello.agent }));
   const body = new Uint8Array(8 + extra.length);
   body.set(HELLO_MAGIC, 0);
   const view = new DataView(body.buffer);
@@ -268,7 +269,8 @@ export function encodeData(id: number, offset: number, bytes: Uint8Array): Uint8
 
 // ---------------------------------------------------------------- validation
 
-const isFileId = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= FrameLimits.maxFileId;
+const isFileId = (v: unknown): v is number =>
+  Number.isInteger(v) && (v as number) >= 1 && (v as number) <= FrameLimits.maxFileId;
 const isOffset = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
 /** Largest body allowed for a frame type; undefined for a type this version does not know. */
@@ -318,7 +320,9 @@ class Fields {
   }
   string(key: string, max: number): string {
     const v = this.o[key];
-    return typeof v === 'string' && v.length <= max ? v : this.fail(key, `a string of at most ${max} characters`);
+    return typeof v === 'string' && v.length <= max
+      ? v
+      : this.fail(key, `a string of at most ${max} characters`);
   }
   code(key = 'code'): string {
     const v = this.o[key];
@@ -364,7 +368,8 @@ function parseJson(name: string, body: Uint8Array): Fields {
   } catch {
     bad(`${name}: body is not UTF-8 JSON`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) bad(`${name}: body is not a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    bad(`${name}: body is not a JSON object`);
   return new Fields(value as Record<string, unknown>, name);
 }
 
@@ -422,7 +427,12 @@ export function parseControl(type: number, body: Uint8Array): Frame {
     }
     case FrameType.CANCEL: {
       const f = parseJson('CANCEL', body);
-      return { type: 'cancel', id: f.id(), code: f.code(), message: f.string('message', FrameLimits.maxMessageChars) };
+      return {
+        type: 'cancel',
+        id: f.id(),
+        code: f.code(),
+        message: f.string('message', FrameLimits.maxMessageChars),
+      };
     }
     case FrameType.ACCEPT: {
       const f = parseJson('ACCEPT', body);
@@ -432,12 +442,18 @@ export function parseControl(type: number, body: Uint8Array): Frame {
     }
     case FrameType.DECLINE: {
       const f = parseJson('DECLINE', body);
-      return { type: 'decline', id: f.id(), code: f.code(), message: f.string('message', FrameLimits.maxMessageChars) };
+      return {
+        type: 'decline',
+        id: f.id(),
+        code: f.code(),
+        message: f.string('message', FrameLimits.maxMessageChars),
+      };
     }
     case FrameType.REPORT: {
       const f = parseJson('REPORT', body);
       const ok = f.bool('ok');
-      if (ok === true) return { type: 'report', report: { id: f.id(), ok: true, sha256: f.sha256('sha256') } };
+      if (ok === true)
+        return { type: 'report', report: { id: f.id(), ok: true, sha256: f.sha256('sha256') } };
       if (ok !== false) bad("REPORT: field 'ok' must be true or false");
       const report: Report = {
         id: f.id(),

@@ -107,7 +107,10 @@ describe('names: numbering', () => {
     assert.equal(numberedName('archive.tar.gz', 2), 'archive (2).tar.gz');
     assert.equal(numberedName('README', 3), 'README (3)');
     assert.equal(numberedName('.bashrc', 1), '.bashrc (1)');
-    assert.deepEqual(splitExtension('a.verylongextensionthatisnotone'), ['a.verylongextensionthatisnotone', '']);
+    assert.deepEqual(splitExtension('a.verylongextensionthatisnotone'), [
+      'a.verylongextensionthatisnotone',
+      '',
+    ]);
   });
 
   it('stays within 255 bytes', () => {

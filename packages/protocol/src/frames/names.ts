@@ -40,7 +40,8 @@ const utf8Length = (s: string): number => encoder.encode(s).length;
 
 const FORBIDDEN =
   /[\u0000-\u001f\u007f-\u009f/\\:*?"<>|\u200e\u200f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-const DEVICE = /^(?:con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$)$/i;
+const DEVICE =
+  /^(?:con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$)$/i;
 const MULTI_EXT = /\.tar\.(?:gz|bz2|xz|zst|lz|lzma|z)$/i;
 
 /** The extension kept when a name is cut or numbered: `.tar.gz`-like pairs, else the last `.xxx`. */
