@@ -116,3 +116,73 @@ test('the event stream is ordered and a snapshot tells where it stands', async (
   );
   await assert.rejects(dave.call('channel.accept', { channelId: 'nope' }), /no channel/);
 });
+
+test('server restart mid-session: the open channel keeps working and both terminals re-register by themselves', async () => {
+  const first = await startTestServer();
+  const ports = { sip: first.sip.port, wss: first.https.port };
+  const local = await mkdtemp(join(tmpdir(), 'tsunagu-restart-'));
+  const started: Terminal[] = [];
+  let second: TestServer | undefined;
+  try {
+    const enrolled = async (user: string) => {
+      first.admin.users.add(user, { realm: first.domain });
+      const { token } = first.admin.invites.create(user, 60_000);
+      const profile = await enrolProfile(
+        join(local, user),
+        formatJoinLink({
+          server: `127.0.0.1:${first.sip.port}`,
+          https: `127.0.0.1:${first.https.port}`,
+          caFingerprint: first.server.caFingerprint,
+          user,
+          token,
+          domain: first.domain,
+        }),
+      );
+      const term = await Terminal.start({
+        profile,
+        credentials: (await credentialsOf(profile))!,
+        acceptFrom: ['alice'],
+        channel: { addresses: ['127.0.0.1'], localAddresses: ['127.0.0.1'] },
+        signalling: { networkWatch: false, reconnect: { initialDelayMs: 100, maxDelayMs: 400 } },
+      });
+      started.push(term);
+      return term;
+    };
+    const alice = await enrolled('alice');
+    const bob = await enrolled('bob'); // accepts alice without asking
+    const secure = next(alice, channelPhase('secure'));
+    const bobSecure = next(bob, channelPhase('secure'));
+    const { channelId } = await alice.call('channel.open', { user: 'bob' });
+    await secure;
+    const bobChannel = (await bobSecure).data as ChannelView;
+
+    const reconnecting = Promise.all(
+      [alice, bob].map((x) => next(x, (e) => e.type === 'connection' && e.data.state === 'reconnecting')),
+    );
+    await first.close();
+    await reconnecting;
+    // The data channel never crossed the server: it still carries data while the server is down.
+    const aliceStream = alice.secureChannel(channelId)!.channel!.stream;
+    const bobStream = bob.secureChannel(bobChannel.id)!.channel!.stream;
+    const got = new Promise<string>((r) => bobStream.once('data', (d: Buffer) => r(d.toString())));
+    aliceStream.write('still here');
+    assert.equal(await got, 'still here');
+
+    const registered = Promise.all(
+      [alice, bob].map((x) =>
+        next(x, (e) => e.type === 'connection' && e.data.state === 'registered', 10_000),
+      ),
+    );
+    second = await startTestServer({
+      dataDir: first.dataDir,
+      server: { sip: { host: '127.0.0.1', port: ports.sip }, wss: { host: '127.0.0.1', port: ports.wss } },
+    });
+    await registered;
+    assert.equal(second.server.context.location.bindings('alice').length, 1);
+    assert.equal(alice.snapshot().channels.find((c) => c.id === channelId)?.phase, 'secure');
+  } finally {
+    await Promise.all(started.map((x) => x.stop()));
+    await second?.close();
+    await rm(local, { recursive: true, force: true });
+  }
+});
