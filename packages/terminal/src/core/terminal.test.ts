@@ -1,9 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatJoinLink, type ChannelView, type TerminalEvent } from '@tsunagu/protocol';
+import { formatJoinLink, type ChannelView, type TerminalEvent, type TransferView } from '@tsunagu/protocol';
 import { addRule } from '@tsunagu/server';
 import { startTestServer, type TestServer } from '@tsunagu/server/testing';
 import { credentialsOf, enrolProfile } from './account.js';
@@ -45,6 +46,7 @@ async function join_(user: string, acceptFrom: string[] = []): Promise<Terminal>
     profile,
     credentials,
     acceptFrom,
+    downloadDir: join(dir, `${user}-downloads`),
     channel: { addresses: ['127.0.0.1'], localAddresses: ['127.0.0.1'] },
     signalling: { networkWatch: false, reconnect: { initialDelayMs: 100, maxDelayMs: 1000 } },
   });
@@ -142,6 +144,8 @@ test('server restart mid-session: the open channel keeps working and both termin
         profile,
         credentials: (await credentialsOf(profile))!,
         acceptFrom: ['alice'],
+        autoAcceptFiles: true,
+        downloadDir: join(local, `${user}-downloads`),
         channel: { addresses: ['127.0.0.1'], localAddresses: ['127.0.0.1'] },
         signalling: { networkWatch: false, reconnect: { initialDelayMs: 100, maxDelayMs: 400 } },
       });
@@ -154,19 +158,20 @@ test('server restart mid-session: the open channel keeps working and both termin
     const bobSecure = next(bob, channelPhase('secure'));
     const { channelId } = await alice.call('channel.open', { user: 'bob' });
     await secure;
-    const bobChannel = (await bobSecure).data as ChannelView;
+    await bobSecure;
 
     const reconnecting = Promise.all(
       [alice, bob].map((x) => next(x, (e) => e.type === 'connection' && e.data.state === 'reconnecting')),
     );
     await first.close();
     await reconnecting;
-    // The data channel never crossed the server: it still carries data while the server is down.
-    const aliceStream = alice.secureChannel(channelId)!.channel!.stream;
-    const bobStream = bob.secureChannel(bobChannel.id)!.channel!.stream;
-    const got = new Promise<string>((r) => bobStream.once('data', (d: Buffer) => r(d.toString())));
-    aliceStream.write('still here');
-    assert.equal(await got, 'still here');
+    // The data channel never crossed the server: a file still goes through while the server is down.
+    const file = join(local, 'while-down.txt');
+    await writeFile(file, 'still here');
+    const received = next(bob, (e) => e.type === 'transfer' && e.data.state === 'done');
+    await alice.call('transfer.send', { channelId, paths: [file] });
+    const view = (await received).data as TransferView;
+    assert.equal(await readFile(view.savedAs!, 'utf8'), 'still here');
 
     const registered = Promise.all(
       [alice, bob].map((x) =>
@@ -185,4 +190,64 @@ test('server restart mid-session: the open channel keeps working and both termin
     await second?.close();
     await rm(local, { recursive: true, force: true });
   }
+});
+
+test('files and a folder cross the channel: offered, accepted by the receiver, verified on disk', async () => {
+  const erin = await join_('erin');
+  const frank = await join_('frank', ['erin']);
+  addRule(t.admin, { domain: t.domain }, 'allow', 'erin', 'frank');
+  await new Promise((r) => setTimeout(r, 250));
+  const secure = next(erin, channelPhase('secure'));
+  const frankSecure = next(frank, channelPhase('secure'));
+  const { channelId } = await erin.call('channel.open', { user: 'frank' });
+  await Promise.all([secure, frankSecure]);
+
+  const src = join(dir, 'erin-files');
+  await mkdir(join(src, 'album', 'day 1'), { recursive: true });
+  const big = randomBytes(3 * 1024 * 1024 + 17);
+  await writeFile(join(src, 'report.bin'), big);
+  await writeFile(join(src, 'album', 'day 1', 'a.txt'), 'first');
+  await writeFile(join(src, 'album', 'b.txt'), 'second');
+
+  // frank is asked about each file and accepts it through the API.
+  const accepted = new Set<string>();
+  const offFrank = frank.subscribe((e) => {
+    if (e.type === 'transfer' && e.data.state === 'offered' && !accepted.has(e.data.id)) {
+      accepted.add(e.data.id);
+      void frank.call('transfer.accept', { transferId: e.data.id });
+    }
+  });
+  const done = new Map<string, TransferView>();
+  const allDone = new Promise<void>((resolve) => {
+    const off = frank.subscribe((e) => {
+      if (e.type === 'transfer' && e.data.state === 'done') done.set(e.data.id, e.data);
+      if (done.size === 3) {
+        off();
+        resolve();
+      }
+    });
+  });
+  const { transferIds } = await erin.call('transfer.send', {
+    channelId,
+    paths: [join(src, 'report.bin'), join(src, 'album')],
+  });
+  assert.equal(transferIds.length, 3, 'one transfer per file');
+  await allDone;
+  offFrank();
+
+  const downloads = join(dir, 'frank-downloads');
+  const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+  assert.equal(sha(await readFile(join(downloads, 'report.bin'))), sha(big));
+  assert.equal(await readFile(join(downloads, 'album', 'day 1', 'a.txt'), 'utf8'), 'first');
+  assert.equal(await readFile(join(downloads, 'album', 'b.txt'), 'utf8'), 'second');
+  const views = [...done.values()];
+  assert.ok(views.every((v) => v.bytesDone === v.size && v.savedAs));
+  assert.ok(
+    (await readdir(downloads)).every((f) => !f.includes('.part')),
+    'no temporary files left',
+  );
+  await assert.rejects(
+    erin.call('transfer.send', { channelId, paths: [join(src, 'missing')] }),
+    /cannot read/,
+  );
 });

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import {
   API_VERSION,
   CommandError,
@@ -10,6 +13,7 @@ import {
   type Snapshot,
   type TerminalApi,
   type TerminalEvent,
+  type TransferView,
 } from '@tsunagu/protocol';
 import { channelCredentials, type ChannelCredentials, type ChannelSetupOptions } from '../channel/index.js';
 import type { DeviceCredentials } from '../enroll/index.js';
@@ -21,6 +25,13 @@ import {
   type SignallingOptions,
   type SignallingStatus,
 } from '../sip/index.js';
+import {
+  TransferSession,
+  type IncomingTransfer,
+  type Transfer,
+  type TransferOutcome,
+  type TransferState as EngineState,
+} from '../transfer/index.js';
 
 /**
  * The terminal: one object behind every face (CLI, daemon web GUI, Electron). It owns the signalling,
@@ -31,6 +42,10 @@ export interface TerminalOptions {
   credentials: DeviceCredentials;
   /** Users (`bob`) or AORs (`sip:bob@example.org`) whose channel requests are accepted without asking. */
   acceptFrom?: readonly string[];
+  /** Where received files go (default: the profile's setting, else ~/Downloads). */
+  downloadDir?: string;
+  /** Accept offered files without asking (from peers in acceptFrom only). */
+  autoAcceptFiles?: boolean;
   /** Channel setup overrides (tests pass loopback addresses). */
   channel?: Partial<Omit<ChannelSetupOptions, 'credentials'>>;
   signalling?: Omit<Partial<SignallingOptions>, 'server' | 'ca' | 'caFingerprint' | 'domain' | 'user'>;
@@ -41,7 +56,32 @@ interface ChannelEntry {
   secure: SecureChannel | undefined;
   /** An incoming request waiting for the person's decision. */
   pending: IncomingCall | undefined;
+  /** The file-transfer session over the channel, once it is secure. */
+  files: TransferSession | undefined;
+  trusted: boolean;
 }
+
+interface TransferEntry {
+  view: TransferView;
+  transfer: Transfer;
+}
+
+/** The engine's detailed states, as the API's coarser ones. */
+const VIEW_STATE: Record<EngineState, TransferView['state']> = {
+  opening: 'waiting',
+  offered: 'waiting',
+  pending: 'offered',
+  preparing: 'active',
+  sending: 'active',
+  receiving: 'active',
+  finishing: 'active',
+  verifying: 'active',
+  verified: 'done',
+  declined: 'declined',
+  cancelled: 'cancelled',
+  failed: 'failed',
+  interrupted: 'failed',
+};
 
 const newId = (): string => randomBytes(6).toString('base64url');
 
@@ -49,6 +89,7 @@ export class Terminal implements TerminalApi {
   readonly signalling: Signalling;
   readonly #credentials: ChannelCredentials;
   readonly #channels = new Map<string, ChannelEntry>();
+  readonly #transfers = new Map<string, TransferEntry>();
   readonly #listeners = new Set<(e: TerminalEvent) => void>();
   #seq = 0;
   #connection: ConnectionView = { state: 'connecting' };
@@ -95,7 +136,7 @@ export class Terminal implements TerminalApi {
       connection: this.#connection,
       contacts: this.#contacts,
       channels: [...this.#channels.values()].map((e) => e.view),
-      transfers: [],
+      transfers: [...this.#transfers.values()].map((e) => e.view),
     };
   }
 
@@ -123,9 +164,42 @@ export class Terminal implements TerminalApi {
       case 'channel.close':
         this.#entry(p.channelId!).secure?.close('closed by the user');
         return {} as Commands[N]['result'];
+      case 'transfer.send': {
+        const { paths } = params as Commands['transfer.send']['params'];
+        return { transferIds: await this.sendFiles(p.channelId!, paths) } as Commands[N]['result'];
+      }
+      case 'transfer.accept':
+        this.#incoming(p.transferId!).accept();
+        return {} as Commands[N]['result'];
+      case 'transfer.decline':
+        this.#incoming(p.transferId!).decline();
+        return {} as Commands[N]['result'];
+      case 'transfer.cancel':
+        this.#transfer(p.transferId!).transfer.cancel();
+        return {} as Commands[N]['result'];
       default:
-        throw new CommandError('unsupported', `${command} is not available yet`);
+        throw new CommandError('unknown-command', `unknown command ${String(command)}`);
     }
+  }
+
+  /** Offers files and folders over a secure channel; returns the transfer ids (one per file). */
+  async sendFiles(channelId: string, paths: readonly string[]): Promise<string[]> {
+    const files = this.#entry(channelId).files;
+    if (!files) throw new CommandError('not-secure', 'the channel is not secure yet');
+    const ids: string[] = [];
+    for (const path of paths) {
+      let info;
+      try {
+        info = await stat(path);
+      } catch {
+        throw new CommandError('no-such-file', `cannot read ${path}`);
+      }
+      if (info.isDirectory()) {
+        const { transfers } = await files.sendFolder(path);
+        for (const t of transfers) ids.push(this.#trackTransfer(channelId, t));
+      } else ids.push(this.#trackTransfer(channelId, files.sendFile(path)));
+    }
+    return ids;
   }
 
   /** Rings `user` and opens a verified channel when they accept; returns the channel id at once. */
@@ -141,6 +215,8 @@ export class Terminal implements TerminalApi {
       },
       secure,
       pending: undefined,
+      files: undefined,
+      trusted: true,
     };
     this.#track(id, entry);
     return id;
@@ -152,6 +228,8 @@ export class Terminal implements TerminalApi {
       view: { id, direction: 'incoming', peer: call.caller.aor, phase: 'ringing' },
       secure: undefined,
       pending: call,
+      files: undefined,
+      trusted: false,
     };
     this.#channels.set(id, entry);
     call.on('ended', (e) => {
@@ -164,8 +242,8 @@ export class Terminal implements TerminalApi {
       }
     });
     this.#emit({ type: 'channel', data: entry.view });
-    const trusted = (this.o.acceptFrom ?? []).some((a) => a === call.caller.aor || a === call.caller.user);
-    if (trusted) this.#decide(id, true);
+    entry.trusted = (this.o.acceptFrom ?? []).some((a) => a === call.caller.aor || a === call.caller.user);
+    if (entry.trusted) this.#decide(id, true);
   }
 
   #decide(channelId: string, accept: boolean): void {
@@ -183,11 +261,13 @@ export class Terminal implements TerminalApi {
   }
 
   #track(id: string, entry: ChannelEntry): void {
+    // (phase events also start the file session once the channel is secure)
     this.#channels.set(id, entry);
     const secure = entry.secure!;
     secure.on('phase', (phase, reason) => {
       const peer = secure.peer?.aor ?? entry.view.peer;
       const code = secure.verificationCode;
+      if (phase === 'secure' && !entry.files) entry.files = this.#startFiles(id, entry, peer);
       this.#update(entry, {
         phase,
         peer,
@@ -196,6 +276,67 @@ export class Terminal implements TerminalApi {
       });
     });
     this.#update(entry, { phase: secure.phase });
+  }
+
+  /** The file-transfer session over a freshly verified channel. */
+  #startFiles(channelId: string, entry: ChannelEntry, peer: string): TransferSession {
+    const session = new TransferSession(entry.secure!.channel!.stream, {
+      downloadDir:
+        this.o.downloadDir ?? this.o.profile.data.settings.downloadDir ?? join(homedir(), 'Downloads'),
+      autoAccept: entry.trusted && (this.o.autoAcceptFiles ?? false),
+      peer,
+    });
+    session.on('incoming', (t) => this.#trackTransfer(channelId, t));
+    session.ready.catch(() => undefined);
+    return session;
+  }
+
+  #trackTransfer(channelId: string, t: Transfer): string {
+    const id = `${channelId}-${t.direction === 'send' ? 's' : 'r'}${t.id}`;
+    const entry: TransferEntry = { transfer: t, view: this.#transferView(id, channelId, t) };
+    this.#transfers.set(id, entry);
+    const publish = () => {
+      entry.view = this.#transferView(id, channelId, t);
+      this.#emit({ type: 'transfer', data: entry.view });
+    };
+    t.on('state', publish);
+    t.on('progress', publish);
+    t.on('end', publish);
+    publish();
+    return id;
+  }
+
+  #transferView(id: string, channelId: string, t: Transfer): TransferView {
+    const p = t.progress;
+    const view: TransferView = {
+      id,
+      channelId,
+      direction: t.direction,
+      name: t.path.join('/'),
+      size: p.total,
+      bytesDone: p.bytes,
+      rate: p.rate,
+      etaSeconds: p.eta ?? null,
+      state: VIEW_STATE[t.state],
+    };
+    const outcome: TransferOutcome | undefined = t.outcome;
+    if (outcome && outcome.status !== 'verified') view.reason = outcome.problem.message;
+    if (outcome?.status === 'verified' && outcome.savedAs) view.savedAs = outcome.savedAs;
+    return view;
+  }
+
+  #transfer(transferId: string): TransferEntry {
+    const e = this.#transfers.get(transferId);
+    if (!e) throw new CommandError('no-such-transfer', `no transfer ${transferId}`);
+    return e;
+  }
+
+  #incoming(transferId: string): IncomingTransfer {
+    const t = this.#transfer(transferId).transfer;
+    if (t.direction !== 'receive' || t.state !== 'pending') {
+      throw new CommandError('not-pending', 'this transfer is not waiting for a decision');
+    }
+    return t as IncomingTransfer;
   }
 
   #update(entry: ChannelEntry, change: Partial<ChannelView>): void {
