@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatJoinLink } from '@tsunagu/protocol';
@@ -124,4 +124,69 @@ test('the profile folder defaults per platform', () => {
     true,
   );
   assert.match(resolveProfileDir(undefined, {}, 'darwin'), /Library\/Application Support\/Tsunagu$/);
+});
+
+test('send to a daemon: a file and a folder arrive verified, and send exits 0 only then', async () => {
+  t.admin.users.add('gina', { realm: t.domain });
+  t.admin.users.add('hugo', { realm: t.domain });
+  addRule(t.admin, { domain: t.domain }, 'allow', 'gina', 'hugo');
+  const enrol = async (user: string) => {
+    const { token } = t.admin.invites.create(user, 60_000);
+    const r = await cli(['enroll', link(user, token), '--profile', join(dir, user)]);
+    assert.equal(r.code, 0, r.stderr);
+  };
+  await enrol('gina');
+  await enrol('hugo');
+  const downloads = join(dir, 'hugo-downloads');
+  const daemon = spawn(
+    process.execPath,
+    [
+      '--conditions=tsunagu-source',
+      '--import',
+      'tsx',
+      main,
+      'daemon',
+      '--profile',
+      join(dir, 'hugo'),
+      '--downloads',
+      downloads,
+      '--accept-from',
+      'gina',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  try {
+    let log = '';
+    await new Promise<void>((resolve, reject) => {
+      daemon.stdout.on('data', (c: Buffer) => {
+        log += c.toString();
+        if (log.includes('registered as')) resolve();
+      });
+      daemon.once('exit', () => reject(new Error(`daemon exited: ${log}`)));
+    });
+    const src = join(dir, 'gina-files');
+    await mkdir(join(src, 'photos'), { recursive: true });
+    await writeFile(join(src, 'notes.txt'), 'for hugo');
+    await writeFile(join(src, 'photos', 'p1.jpg'), Buffer.alloc(300_000, 7));
+    const sent = await cli([
+      'send',
+      'hugo',
+      join(src, 'notes.txt'),
+      join(src, 'photos'),
+      '--profile',
+      join(dir, 'gina'),
+    ]);
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.match(sent.stderr, /secure — verified with sip:hugo@/);
+    assert.match(sent.stderr, /✓ notes\.txt .*verified/);
+    assert.equal(await readFile(join(downloads, 'notes.txt'), 'utf8'), 'for hugo');
+    assert.deepEqual(await readFile(join(downloads, 'photos', 'p1.jpg')), Buffer.alloc(300_000, 7));
+
+    const missing = await cli(['send', 'hugo', join(src, 'nope.txt'), '--profile', join(dir, 'gina')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /cannot read/);
+  } finally {
+    daemon.kill('SIGTERM');
+    await new Promise((r) => daemon.once('exit', r));
+  }
 });

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { credentialsOf, enrolProfile, loginProfile } from '../core/account.js';
-import { Terminal } from '../core/terminal.js';
+import { Terminal, type TerminalOptions } from '../core/terminal.js';
+import { runDaemon, sendFiles } from './transfer-commands.js';
 import { openProfile } from '../identity/index.js';
 import { resolveProfileDir } from './profile-dir.js';
 
@@ -14,14 +15,17 @@ class CliError extends Error {}
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
-async function connected(profileDir: string): Promise<Terminal> {
+async function connected(
+  profileDir: string,
+  extra: Partial<Omit<TerminalOptions, 'profile' | 'credentials'>> = {},
+): Promise<Terminal> {
   const profile = await openProfile(profileDir);
   const credentials = await credentialsOf(profile);
   if (!credentials)
     throw new CliError(
       `this device has not joined a server yet: run \`tsunagu enroll LINK --profile ${profileDir}\``,
     );
-  return Terminal.start({ profile, credentials, signalling: { networkWatch: false } });
+  return Terminal.start({ profile, credentials, signalling: { networkWatch: false }, ...extra });
 }
 
 async function readStdinLine(): Promise<string> {
@@ -125,6 +129,40 @@ export function buildProgram(): Command {
       } finally {
         await terminal.stop();
       }
+    });
+  withProfile(
+    program
+      .command('send')
+      .argument('<contact>', 'who to send to (a user name)')
+      .argument('<paths...>', 'files and folders'),
+  )
+    .description(
+      'open a secure channel to a contact and send files and folders; exits 0 only when the receiver verified every file',
+    )
+    .action(async (contact: string, paths: string[], o: { profile?: string }) => {
+      const terminal = await connected(resolveProfileDir(o.profile));
+      try {
+        const failed = await sendFiles(terminal, contact, paths, process.stderr);
+        if (failed > 0) throw new CliError(`${failed} of the files did not arrive verified`);
+      } finally {
+        await terminal.stop();
+      }
+    });
+
+  withProfile(
+    program
+      .command('daemon')
+      .option('--downloads <dir>', 'where received files go (default: the profile setting, else ~/Downloads)')
+      .option('--accept-from <user...>', 'accept channels and files from these contacts without asking'),
+  )
+    .description('run the terminal: stay registered, accept channels and files from the contacts you name')
+    .action(async (o: { profile?: string; downloads?: string; acceptFrom?: string[] }) => {
+      const terminal = await connected(resolveProfileDir(o.profile), {
+        acceptFrom: o.acceptFrom ?? [],
+        autoAcceptFiles: true,
+        ...(o.downloads ? { downloadDir: o.downloads } : {}),
+      });
+      await runDaemon(terminal, (line) => out(line));
     });
   return program;
 }

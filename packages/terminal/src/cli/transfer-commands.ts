@@ -1,0 +1,111 @@
+import type { TerminalEvent, TransferView } from '@tsunagu/protocol';
+import type { Terminal } from '../core/terminal.js';
+
+/**
+ * The CLI's send and daemon loops: thin shells over the Terminal's API, reading only its events.
+ */
+
+function waitFor(
+  terminal: Terminal,
+  pred: (e: TerminalEvent) => boolean,
+  timeoutMs: number,
+): Promise<TerminalEvent> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error('timed out'));
+    }, timeoutMs);
+    const off = terminal.subscribe((e) => {
+      if (!pred(e)) return;
+      clearTimeout(timer);
+      off();
+      resolve(e);
+    });
+  });
+}
+
+const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+
+function progressLine(v: TransferView): string {
+  const pct = v.size > 0 ? Math.floor((100 * v.bytesDone) / v.size) : 100;
+  const bar = '#'.repeat(Math.floor(pct / 5)).padEnd(20, '.');
+  const eta = v.etaSeconds === null ? '' : ` ${Math.ceil(v.etaSeconds)} s left`;
+  return `${v.name.slice(-32).padEnd(32)} [${bar}] ${String(pct).padStart(3)}% ${mib(v.rate)}/s${eta}`;
+}
+
+/**
+ * Opens a channel to `contact`, sends `paths`, and waits until every file is verified by the receiver
+ * or has failed. Progress goes to `progress` (redrawn in place on a terminal). Returns the number of
+ * files that did not arrive verified.
+ */
+export async function sendFiles(
+  terminal: Terminal,
+  contact: string,
+  paths: readonly string[],
+  progress: NodeJS.WriteStream,
+): Promise<number> {
+  const channelId = terminal.openChannel(contact);
+  const settled = await waitFor(
+    terminal,
+    (e) =>
+      e.type === 'channel' &&
+      e.data.id === channelId &&
+      e.data.phase !== 'ringing' &&
+      e.data.phase !== 'connecting',
+    120_000,
+  );
+  if (settled.type !== 'channel' || settled.data.phase !== 'secure') {
+    throw new Error(
+      `no secure channel to ${contact}: ${settled.type === 'channel' ? (settled.data.reason ?? settled.data.phase) : ''}`,
+    );
+  }
+  progress.write(
+    `secure — verified with ${settled.data.peer}; verification code ${settled.data.verificationCode}\n`,
+  );
+  const ids = await terminal.sendFiles(channelId, paths);
+  const finals = new Map<string, TransferView>();
+  const tty = progress.isTTY === true;
+  await new Promise<void>((resolve) => {
+    const off = terminal.subscribe((e) => {
+      if (e.type !== 'transfer' || !ids.includes(e.data.id)) return;
+      const v = e.data;
+      if (tty) progress.write(`\r${progressLine(v)}`);
+      if (v.state === 'done' || v.state === 'failed' || v.state === 'cancelled' || v.state === 'declined') {
+        finals.set(v.id, v);
+        progress.write(
+          `${tty ? '\r' : ''}${v.state === 'done' ? '✓' : '✗'} ${v.name} ${v.state === 'done' ? `(${mib(v.size)}, verified)` : `— ${v.state}${v.reason ? `: ${v.reason}` : ''}`}\n`,
+        );
+        if (finals.size === ids.length) {
+          off();
+          resolve();
+        }
+      }
+    });
+  });
+  terminal.call('channel.close', { channelId }).catch(() => undefined);
+  return [...finals.values()].filter((v) => v.state !== 'done').length;
+}
+
+/** Runs until SIGINT/SIGTERM, printing what happens, one line per event that matters to a person. */
+export async function runDaemon(terminal: Terminal, log: (line: string) => void): Promise<void> {
+  const s = terminal.snapshot();
+  log(`registered as ${s.connection.aor} at ${s.connection.server}`);
+  terminal.subscribe((e) => {
+    if (e.type === 'connection')
+      log(`connection: ${e.data.state}${e.data.reason ? ` (${e.data.reason})` : ''}`);
+    if (e.type === 'channel')
+      log(
+        `channel ${e.data.id} with ${e.data.peer}: ${e.data.phase}${e.data.reason ? ` (${e.data.reason})` : ''}`,
+      );
+    if (e.type === 'transfer' && e.data.state !== 'active') {
+      log(
+        `file ${e.data.name} (${e.data.direction}): ${e.data.state}${e.data.savedAs ? ` → ${e.data.savedAs}` : ''}`,
+      );
+    }
+  });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await terminal.stop();
+}
