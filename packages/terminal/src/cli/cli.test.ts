@@ -182,6 +182,19 @@ test('send to a daemon: a file and a folder arrive verified, and send exits 0 on
     assert.equal(await readFile(join(downloads, 'notes.txt'), 'utf8'), 'for hugo');
     assert.deepEqual(await readFile(join(downloads, 'photos', 'p1.jpg')), Buffer.alloc(300_000, 7));
 
+    const history = await cli(['history', '--json', '--profile', join(dir, 'gina')]);
+    const entries = JSON.parse(history.stdout) as {
+      direction: string;
+      name: string;
+      state: string;
+      peer: string;
+    }[];
+    assert.deepEqual(entries.map((e) => `${e.direction} ${e.name} ${e.state}`).sort(), [
+      'send notes.txt done',
+      'send photos/p1.jpg done',
+    ]);
+    assert.ok(entries.every((e) => e.peer === `sip:hugo@${t.domain}`));
+
     const missing = await cli(['send', 'hugo', join(src, 'nope.txt'), '--profile', join(dir, 'gina')]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /cannot read/);

@@ -4,6 +4,7 @@ import { credentialsOf, enrolProfile, loginProfile } from '../core/account.js';
 import { Terminal, type TerminalOptions } from '../core/terminal.js';
 import { runDaemon, sendFiles } from './transfer-commands.js';
 import { openProfile } from '../identity/index.js';
+import { readHistory } from '../core/history.js';
 import { resolveProfileDir } from './profile-dir.js';
 
 /**
@@ -147,6 +148,19 @@ export function buildProgram(): Command {
       } finally {
         await terminal.stop();
       }
+    });
+
+  withProfile(program.command('history').option('--json', 'print JSON'))
+    .description('list finished transfers, newest first')
+    .action(async (o: { profile?: string; json?: boolean }) => {
+      const entries = await readHistory(resolveProfileDir(o.profile));
+      if (o.json) out(JSON.stringify(entries));
+      else if (entries.length === 0) out('No transfers yet.');
+      else
+        for (const e of entries)
+          out(
+            `${e.at}  ${e.direction === 'send' ? '→' : '←'} ${e.peer}  ${e.name}  ${e.size} bytes  ${e.state}${e.reason ? ` (${e.reason})` : ''}`,
+          );
     });
 
   withProfile(

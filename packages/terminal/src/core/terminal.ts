@@ -19,6 +19,7 @@ import { channelCredentials, type ChannelCredentials, type ChannelSetupOptions }
 import type { DeviceCredentials } from '../enroll/index.js';
 import type { Profile } from '../identity/index.js';
 import { SecureChannel } from '../session/secure-channel.js';
+import { appendHistory } from './history.js';
 import {
   Signalling,
   type IncomingCall,
@@ -90,6 +91,8 @@ export class Terminal implements TerminalApi {
   readonly #credentials: ChannelCredentials;
   readonly #channels = new Map<string, ChannelEntry>();
   readonly #transfers = new Map<string, TransferEntry>();
+  /** History lines being written; stop() waits for them. */
+  readonly #writes = new Set<Promise<void>>();
   readonly #listeners = new Set<(e: TerminalEvent) => void>();
   #seq = 0;
   #connection: ConnectionView = { state: 'connecting' };
@@ -121,7 +124,7 @@ export class Terminal implements TerminalApi {
 
   async stop(): Promise<void> {
     for (const e of this.#channels.values()) e.secure?.close('terminal stopped');
-    await this.signalling.stop();
+    await Promise.all([this.signalling.stop(), ...this.#writes]);
   }
 
   subscribe(listener: (event: TerminalEvent) => void): () => void {
@@ -301,7 +304,25 @@ export class Terminal implements TerminalApi {
     };
     t.on('state', publish);
     t.on('progress', publish);
-    t.on('end', publish);
+    t.on('end', () => {
+      publish();
+      const v = entry.view;
+      const peer = this.#channels.get(channelId)?.view.peer ?? '';
+      const state =
+        v.state === 'done' || v.state === 'declined' || v.state === 'cancelled' ? v.state : 'failed';
+      const write = appendHistory(this.o.profile.dir, {
+        at: new Date().toISOString(),
+        direction: v.direction,
+        peer,
+        name: v.name,
+        size: v.size,
+        state,
+        ...(v.reason ? { reason: v.reason } : {}),
+        ...(v.savedAs ? { savedAs: v.savedAs } : {}),
+      }).catch(() => undefined);
+      this.#writes.add(write);
+      void write.finally(() => this.#writes.delete(write));
+    });
     publish();
     return id;
   }
