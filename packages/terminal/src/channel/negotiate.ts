@@ -161,30 +161,11 @@ export class ChannelOffer {
     if (this.#used) throw new Error('establish() was already called');
     this.#used = true;
     const { desc, role } = this.#answer;
-    const { signal, dispose } = linkSignals(options.signal, this.#abort.signal);
-    try {
-      if (role === 'passive')
-        return await this.#listener!.accept({
-          fingerprints: desc.fingerprints,
-          ...(this.options.timeoutMs !== undefined ? { timeoutMs: this.options.timeoutMs } : {}),
-          ...(this.options.verifyPeer ? { verifyPeer: this.options.verifyPeer } : {}),
-          signal,
-        });
-      this.#listener?.close();
-      return await connectChannel({
-        credentials: this.options.credentials,
-        sessionId: this.sessionId,
-        peer: desc,
-        localAddresses: this.options.localAddresses ?? allLocalAddresses(),
-        ...timing(this.options),
-        signal,
-        ...(this.options.log ? { log: this.options.log } : {}),
-      });
-    } finally {
-      dispose();
-      this.#listener?.close();
-      this.#listener = undefined;
-    }
+    // An active end does not need its listener: close it before connecting.
+    if (role !== 'passive') this.#listener?.close();
+    const listener = role === 'passive' ? this.#listener : undefined;
+    this.#listener = undefined;
+    return openChannel(this.options, listener, desc, this.sessionId, this.#abort.signal, options.signal);
   }
 
   /** setAnswer() then establish(). */
@@ -266,29 +247,16 @@ export class ChannelAnswer {
   async establish(options: { signal?: AbortSignal } = {}): Promise<Channel> {
     if (this.#used) throw new Error('establish() was already called');
     this.#used = true;
-    const { signal, dispose } = linkSignals(options.signal, this.#abort.signal);
-    try {
-      if (this.#listener)
-        return await this.#listener.accept({
-          fingerprints: this.offer.fingerprints,
-          ...(this.options.timeoutMs !== undefined ? { timeoutMs: this.options.timeoutMs } : {}),
-          ...(this.options.verifyPeer ? { verifyPeer: this.options.verifyPeer } : {}),
-          signal,
-        });
-      return await connectChannel({
-        credentials: this.options.credentials,
-        sessionId: this.offer.session,
-        peer: this.offer,
-        localAddresses: this.options.localAddresses ?? allLocalAddresses(),
-        ...timing(this.options),
-        signal,
-        ...(this.options.log ? { log: this.options.log } : {}),
-      });
-    } finally {
-      dispose();
-      this.#listener?.close();
-      this.#listener = undefined;
-    }
+    const listener = this.#listener;
+    this.#listener = undefined;
+    return openChannel(
+      this.options,
+      listener,
+      this.offer,
+      this.offer.session,
+      this.#abort.signal,
+      options.signal,
+    );
   }
 
   cancel(): void {
@@ -344,6 +312,42 @@ export async function answerChannelOffer(
   }
   const sdp = sdpFor(options.credentials, offer.session, setup, listener, addresses);
   return new ChannelAnswer(sdp, offer, setup, listener, options);
+}
+
+/**
+ * Opens the channel in this end's role: accept the peer on `listener` (passive) or connect to the peer's
+ * candidates (active). The listener is closed either way.
+ */
+async function openChannel(
+  o: ChannelSetupOptions,
+  listener: ChannelListener | undefined,
+  peer: ChannelDescription,
+  sessionId: string,
+  aborted: AbortSignal,
+  external: AbortSignal | undefined,
+): Promise<Channel> {
+  const { signal, dispose } = linkSignals(external, aborted);
+  try {
+    if (listener)
+      return await listener.accept({
+        fingerprints: peer.fingerprints,
+        ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+        ...(o.verifyPeer ? { verifyPeer: o.verifyPeer } : {}),
+        signal,
+      });
+    return await connectChannel({
+      credentials: o.credentials,
+      sessionId,
+      peer,
+      localAddresses: o.localAddresses ?? allLocalAddresses(),
+      ...timing(o),
+      signal,
+      ...(o.log ? { log: o.log } : {}),
+    });
+  } finally {
+    dispose();
+    listener?.close();
+  }
 }
 
 function timing(o: ChannelSetupOptions): {
