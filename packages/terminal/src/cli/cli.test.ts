@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { formatJoinLink } from '@tsunagu/protocol';
 import { addRule } from '@tsunagu/server';
 import { startTestServer, TEST_PASSWORD, type TestServer } from '@tsunagu/server/testing';
+import { WebSocket } from 'ws';
 import { resolveProfileDir } from './profile-dir.js';
 
 const main = new URL('./main.ts', import.meta.url).pathname;
@@ -195,6 +196,33 @@ test('send to a daemon: a file and a folder arrive verified, and send exits 0 on
     ]);
     assert.ok(entries.every((e) => e.peer === `sip:hugo@${t.domain}`));
 
+    // hugo's daemon serves its control endpoint: only with the token, never to a browser page.
+    const infoFile = join(dir, 'hugo', 'daemon.json');
+    assert.equal((await stat(infoFile)).mode & 0o777, 0o600);
+    const info = JSON.parse(await readFile(infoFile, 'utf8')) as { url: string; token: string };
+    assert.match(info.url, /^ws:\/\/127\.0\.0\.1:\d+\/$/);
+    const attempt = (headers: Record<string, string>) =>
+      new Promise<string>((resolve) => {
+        const ws = new WebSocket(info.url, { headers });
+        ws.once('open', () => {
+          ws.close();
+          resolve('open');
+        });
+        ws.once('unexpected-response', (_req, res) => resolve(String(res.statusCode)));
+        ws.once('error', () => resolve('error'));
+      });
+    assert.equal(await attempt({}), '401');
+    assert.equal(await attempt({ authorization: 'Bearer wrong' }), '401');
+    assert.equal(
+      await attempt({ authorization: `Bearer ${info.token}`, origin: 'https://evil.example' }),
+      '401',
+    );
+    assert.equal(await attempt({ authorization: `Bearer ${info.token}` }), 'open');
+    const viaDaemon = await cli(['status', '--json', '--profile', join(dir, 'hugo')]);
+    assert.equal(viaDaemon.code, 0, viaDaemon.stderr);
+    const snap = JSON.parse(viaDaemon.stdout) as { connection: { state: string } };
+    assert.equal(snap.connection.state, 'registered', 'the daemon answered for the running terminal');
+
     const missing = await cli(['send', 'hugo', join(src, 'nope.txt'), '--profile', join(dir, 'gina')]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /cannot read/);
@@ -202,4 +230,8 @@ test('send to a daemon: a file and a folder arrive verified, and send exits 0 on
     daemon.kill('SIGTERM');
     await new Promise((r) => daemon.once('exit', r));
   }
+  await assert.rejects(
+    stat(join(dir, 'hugo', 'daemon.json')),
+    'the daemon removes its control file when it stops',
+  );
 });

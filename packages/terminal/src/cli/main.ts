@@ -5,6 +5,9 @@ import { Terminal, type TerminalOptions } from '../core/terminal.js';
 import { runDaemon, sendFiles } from './transfer-commands.js';
 import { openProfile } from '../identity/index.js';
 import { readHistory } from '../core/history.js';
+import { connectControl, DAEMON_FILE, serveControl, type DaemonInfo } from '../daemon/control.js';
+import type { Snapshot, TerminalApi } from '@tsunagu/protocol';
+import { join } from 'node:path';
 import { resolveProfileDir } from './profile-dir.js';
 
 /**
@@ -27,6 +30,42 @@ async function connected(
       `this device has not joined a server yet: run \`tsunagu enroll LINK --profile ${profileDir}\``,
     );
   return Terminal.start({ profile, credentials, signalling: { networkWatch: false }, ...extra });
+}
+
+/** The running daemon's API, when there is one for this profile (a stale daemon.json is ignored). */
+async function viaDaemon(profileDir: string): Promise<(TerminalApi & { close(): void }) | undefined> {
+  let info: DaemonInfo;
+  try {
+    info = JSON.parse(readFileSync(join(profileDir, DAEMON_FILE), 'utf8')) as DaemonInfo;
+  } catch {
+    return undefined;
+  }
+  try {
+    return await connectControl(info);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `fn` against the running daemon if there is one, else against a terminal started for it. */
+async function withApi<T>(
+  profileDir: string,
+  fn: (api: TerminalApi, standalone: Terminal | undefined) => Promise<T>,
+): Promise<T> {
+  const daemon = await viaDaemon(profileDir);
+  if (daemon) {
+    try {
+      return await fn(daemon, undefined);
+    } finally {
+      daemon.close();
+    }
+  }
+  const terminal = await connected(profileDir);
+  try {
+    return await fn(terminal, terminal);
+  } finally {
+    await terminal.stop();
+  }
 }
 
 async function readStdinLine(): Promise<string> {
@@ -101,36 +140,25 @@ export function buildProgram(): Command {
   withProfile(program.command('status').option('--json', 'print JSON'))
     .description('connect, register, and show the connection and contacts')
     .action(async (o: { profile?: string; json?: boolean }) => {
-      const terminal = await connected(resolveProfileDir(o.profile));
-      try {
-        await contactsArrived(terminal);
-        const s = terminal.snapshot();
-        if (o.json) out(JSON.stringify({ connection: s.connection, contacts: s.contacts }));
-        else {
-          out(`${s.connection.aor}: ${s.connection.state} at ${s.connection.server}`);
-          out(`${s.contacts.filter((c) => c.online).length} of ${s.contacts.length} contacts online`);
-        }
-      } finally {
-        await terminal.stop();
+      const s = await snapshotOf(resolveProfileDir(o.profile));
+      if (o.json) out(JSON.stringify({ connection: s.connection, contacts: s.contacts }));
+      else {
+        out(`${s.connection.aor}: ${s.connection.state} at ${s.connection.server}`);
+        out(`${s.contacts.filter((c) => c.online).length} of ${s.contacts.length} contacts online`);
       }
     });
 
   withProfile(program.command('contacts').option('--json', 'print JSON'))
     .description('list the people you may reach, with who is online')
     .action(async (o: { profile?: string; json?: boolean }) => {
-      const terminal = await connected(resolveProfileDir(o.profile));
-      try {
-        await contactsArrived(terminal);
-        const contacts = terminal.snapshot().contacts;
-        if (o.json) out(JSON.stringify(contacts));
-        else if (contacts.length === 0) out('No contacts: the policy lets you reach nobody yet.');
-        else
-          for (const c of contacts)
-            out(`${c.online ? '●' : '○'} ${c.user.padEnd(20)} ${c.online ? 'online' : 'offline'}  ${c.aor}`);
-      } finally {
-        await terminal.stop();
-      }
+      const contacts = (await snapshotOf(resolveProfileDir(o.profile))).contacts;
+      if (o.json) out(JSON.stringify(contacts));
+      else if (contacts.length === 0) out('No contacts: the policy lets you reach nobody yet.');
+      else
+        for (const c of contacts)
+          out(`${c.online ? '●' : '○'} ${c.user.padEnd(20)} ${c.online ? 'online' : 'offline'}  ${c.aor}`);
     });
+
   withProfile(
     program
       .command('send')
@@ -141,13 +169,10 @@ export function buildProgram(): Command {
       'open a secure channel to a contact and send files and folders; exits 0 only when the receiver verified every file',
     )
     .action(async (contact: string, paths: string[], o: { profile?: string }) => {
-      const terminal = await connected(resolveProfileDir(o.profile));
-      try {
-        const failed = await sendFiles(terminal, contact, paths, process.stderr);
-        if (failed > 0) throw new CliError(`${failed} of the files did not arrive verified`);
-      } finally {
-        await terminal.stop();
-      }
+      const failed = await withApi(resolveProfileDir(o.profile), (api) =>
+        sendFiles(api, contact, paths, process.stderr),
+      );
+      if (failed > 0) throw new CliError(`${failed} of the files did not arrive verified`);
     });
 
   withProfile(program.command('history').option('--json', 'print JSON'))
@@ -167,18 +192,39 @@ export function buildProgram(): Command {
     program
       .command('daemon')
       .option('--downloads <dir>', 'where received files go (default: the profile setting, else ~/Downloads)')
-      .option('--accept-from <user...>', 'accept channels and files from these contacts without asking'),
+      .option('--accept-from <user...>', 'accept channels and files from these contacts without asking')
+      .option('--control <host:port>', 'local control endpoint for the CLI (loopback only)', '127.0.0.1:0'),
   )
     .description('run the terminal: stay registered, accept channels and files from the contacts you name')
-    .action(async (o: { profile?: string; downloads?: string; acceptFrom?: string[] }) => {
-      const terminal = await connected(resolveProfileDir(o.profile), {
+    .action(async (o: { profile?: string; downloads?: string; acceptFrom?: string[]; control: string }) => {
+      const profileDir = resolveProfileDir(o.profile);
+      const m = /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost):(\d+)$/.exec(o.control);
+      if (!m) throw new CliError('--control must be a loopback address: 127.0.0.1:PORT or [::1]:PORT');
+      const terminal = await connected(profileDir, {
         acceptFrom: o.acceptFrom ?? [],
         autoAcceptFiles: true,
         ...(o.downloads ? { downloadDir: o.downloads } : {}),
       });
-      await runDaemon(terminal, (line) => out(line));
+      const control = await serveControl(terminal, {
+        profileDir,
+        host: m[1]!.replace(/^\[|\]$/g, ''),
+        port: Number(m[2]),
+      });
+      try {
+        await runDaemon(terminal, (line) => out(line));
+      } finally {
+        await control.close();
+      }
     });
   return program;
+}
+
+/** A snapshot from the running daemon, or from a terminal started just for it. */
+function snapshotOf(profileDir: string): Promise<Snapshot> {
+  return withApi(profileDir, async (api, standalone) => {
+    if (standalone) await contactsArrived(standalone);
+    return api.call('snapshot', {});
+  });
 }
 
 /** The first contact-list NOTIFY follows registration closely; wait for it (bounded). */

@@ -1,4 +1,4 @@
-import type { TerminalEvent, TransferView } from '@tsunagu/protocol';
+import type { TerminalApi, TerminalEvent, TransferView } from '@tsunagu/protocol';
 import type { Terminal } from '../core/terminal.js';
 
 /**
@@ -6,7 +6,7 @@ import type { Terminal } from '../core/terminal.js';
  */
 
 function waitFor(
-  terminal: Terminal,
+  terminal: TerminalApi,
   pred: (e: TerminalEvent) => boolean,
   timeoutMs: number,
 ): Promise<TerminalEvent> {
@@ -39,21 +39,35 @@ function progressLine(v: TransferView): string {
  * files that did not arrive verified.
  */
 export async function sendFiles(
-  terminal: Terminal,
+  terminal: TerminalApi,
   contact: string,
   paths: readonly string[],
   progress: NodeJS.WriteStream,
 ): Promise<number> {
-  const channelId = terminal.openChannel(contact);
-  const settled = await waitFor(
-    terminal,
+  // Subscribe before asking, so no event of the new channel can be missed.
+  let channelId = '';
+  const early: TerminalEvent[] = [];
+  const offEarly = terminal.subscribe((e) => early.push(e));
+  ({ channelId } = await terminal.call('channel.open', { user: contact }));
+  offEarly();
+  const settledEarly = early.find(
     (e) =>
       e.type === 'channel' &&
       e.data.id === channelId &&
       e.data.phase !== 'ringing' &&
       e.data.phase !== 'connecting',
-    120_000,
   );
+  const settled =
+    settledEarly ??
+    (await waitFor(
+      terminal,
+      (e) =>
+        e.type === 'channel' &&
+        e.data.id === channelId &&
+        e.data.phase !== 'ringing' &&
+        e.data.phase !== 'connecting',
+      120_000,
+    ));
   if (settled.type !== 'channel' || settled.data.phase !== 'secure') {
     throw new Error(
       `no secure channel to ${contact}: ${settled.type === 'channel' ? (settled.data.reason ?? settled.data.phase) : ''}`,
@@ -62,26 +76,34 @@ export async function sendFiles(
   progress.write(
     `secure — verified with ${settled.data.peer}; verification code ${settled.data.verificationCode}\n`,
   );
-  const ids = await terminal.sendFiles(channelId, paths);
   const finals = new Map<string, TransferView>();
   const tty = progress.isTTY === true;
-  await new Promise<void>((resolve) => {
-    const off = terminal.subscribe((e) => {
-      if (e.type !== 'transfer' || !ids.includes(e.data.id)) return;
-      const v = e.data;
-      if (tty) progress.write(`\r${progressLine(v)}`);
-      if (v.state === 'done' || v.state === 'failed' || v.state === 'cancelled' || v.state === 'declined') {
-        finals.set(v.id, v);
-        progress.write(
-          `${tty ? '\r' : ''}${v.state === 'done' ? '✓' : '✗'} ${v.name} ${v.state === 'done' ? `(${mib(v.size)}, verified)` : `— ${v.state}${v.reason ? `: ${v.reason}` : ''}`}\n`,
-        );
-        if (finals.size === ids.length) {
-          off();
-          resolve();
-        }
-      }
-    });
-  });
+  // Unknown until transfer.send answers; views that arrive before are kept in `seen`.
+  let ids: string[] | undefined = undefined;
+  let finish: () => void = () => undefined;
+  const allDone = new Promise<void>((resolve) => (finish = resolve));
+  const seen: TransferView[] = [];
+  const onView = (v: TransferView) => {
+    if (!ids) {
+      seen.push(v); // until the ids are known
+      return;
+    }
+    if (!ids.includes(v.id) || finals.has(v.id)) return;
+    if (tty) progress.write(`\r${progressLine(v)}`);
+    if (v.state === 'done' || v.state === 'failed' || v.state === 'cancelled' || v.state === 'declined') {
+      finals.set(v.id, v);
+      progress.write(
+        `${tty ? '\r' : ''}${v.state === 'done' ? '✓' : '✗'} ${v.name} ${v.state === 'done' ? `(${mib(v.size)}, verified)` : `— ${v.state}${v.reason ? `: ${v.reason}` : ''}`}\n`,
+      );
+      if (finals.size === ids.length) finish();
+    }
+  };
+  const off = terminal.subscribe((e) => e.type === 'transfer' && onView(e.data));
+  const sent = await terminal.call('transfer.send', { channelId, paths: [...paths] });
+  ids = sent.transferIds;
+  for (const v of seen.splice(0)) onView(v);
+  if (ids.length > 0) await allDone;
+  off();
   terminal.call('channel.close', { channelId }).catch(() => undefined);
   return [...finals.values()].filter((v) => v.state !== 'done').length;
 }
