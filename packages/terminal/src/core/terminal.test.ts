@@ -251,3 +251,29 @@ test('files and a folder cross the channel: offered, accepted by the receiver, v
     /cannot read/,
   );
 });
+
+test('three terminals: contacts follow the policy, and presence changes reach a terminal within a second', async (tc) => {
+  addRule(t.admin, { domain: t.domain }, 'allow', 'ivy', 'jack');
+  const ivy = await join_('ivy');
+  const online = next(ivy, (e) => e.type === 'contacts' && e.data.some((c) => c.user === 'jack' && c.online));
+  const started = Date.now();
+  const jack = await join_('jack');
+  await join_('kate'); // exists, registered, but the policy hides her from ivy
+  await online;
+  const elapsed = Date.now() - started;
+  tc.diagnostic(`enrol + register jack → ivy sees him online: ${elapsed} ms`);
+  assert.deepEqual(
+    ivy.snapshot().contacts.map((c) => c.user),
+    ['jack'],
+  );
+  const offline = next(
+    ivy,
+    (e) => e.type === 'contacts' && e.data.some((c) => c.user === 'jack' && !c.online),
+  );
+  const stopped = Date.now();
+  await jack.stop();
+  await offline;
+  const wentOffline = Date.now() - stopped;
+  tc.diagnostic(`jack stops → ivy sees him offline: ${wentOffline} ms`);
+  assert.ok(wentOffline < 1000, `${wentOffline} ms`);
+});
