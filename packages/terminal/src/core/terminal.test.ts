@@ -28,7 +28,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function join_(user: string, acceptFrom: string[] = []): Promise<Terminal> {
+async function join_(user: string, acceptFrom: string[] = [], autoAcceptFiles = false): Promise<Terminal> {
   if (!t.admin.users.get(user)) t.admin.users.add(user, { realm: t.domain });
   const { token } = t.admin.invites.create(user, 60_000);
   const link = formatJoinLink({
@@ -46,6 +46,7 @@ async function join_(user: string, acceptFrom: string[] = []): Promise<Terminal>
     profile,
     credentials,
     acceptFrom,
+    autoAcceptFiles,
     downloadDir: join(dir, `${user}-downloads`),
     channel: { addresses: ['127.0.0.1'], localAddresses: ['127.0.0.1'] },
     signalling: { networkWatch: false, reconnect: { initialDelayMs: 100, maxDelayMs: 1000 } },
@@ -276,4 +277,41 @@ test('three terminals: contacts follow the policy, and presence changes reach a 
   const wentOffline = Date.now() - stopped;
   tc.diagnostic(`jack stops → ivy sees him offline: ${wentOffline} ms`);
   assert.ok(wentOffline < 1000, `${wentOffline} ms`);
+});
+
+test('a connection broken mid-file: the sender opens a new channel and the file finishes verified', async () => {
+  addRule(t.admin, { domain: t.domain }, 'allow', 'lena', 'mike');
+  const lena = await join_('lena');
+  const mike = await join_('mike', ['lena'], true);
+  const secure = next(lena, channelPhase('secure'));
+  const { channelId } = await lena.call('channel.open', { user: 'mike' });
+  await secure;
+  const file = join(dir, 'big.bin');
+  const content = randomBytes(192 * 1024 * 1024);
+  await writeFile(file, content);
+
+  // Break the connection as soon as the receiver has some of the file, but not all.
+  let broken = false;
+  const offBreak = mike.subscribe((e) => {
+    if (!broken && e.type === 'transfer' && e.data.bytesDone > 0 && e.data.bytesDone < e.data.size) {
+      broken = true;
+      lena.secureChannel(channelId)!.channel!.stream.destroy();
+    }
+  });
+  const done = next(
+    mike,
+    (e) => e.type === 'transfer' && e.data.state === 'done' && e.data.name === 'big.bin',
+    30_000,
+  );
+  await lena.call('transfer.send', { channelId, paths: [file] });
+  const view = (await done).data as TransferView;
+  offBreak();
+  assert.ok(broken, 'the connection was broken mid-file');
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  assert.equal(sha(await readFile(view.savedAs!)), sha(content));
+  const channels = lena.snapshot().channels;
+  assert.ok(
+    channels.filter((c) => c.peer === `sip:mike@${t.domain}`).length >= 2,
+    'a second channel was opened',
+  );
 });

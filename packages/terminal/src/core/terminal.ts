@@ -29,6 +29,7 @@ import {
 import {
   TransferSession,
   type IncomingTransfer,
+  type OutgoingTransfer,
   type Transfer,
   type TransferOutcome,
   type TransferState as EngineState,
@@ -85,12 +86,17 @@ const VIEW_STATE: Record<EngineState, TransferView['state']> = {
 };
 
 const newId = (): string => randomBytes(6).toString('base64url');
+const RESUME_ATTEMPTS = 4;
+const RESUME_DELAY_MS = 250;
 
 export class Terminal implements TerminalApi {
   readonly signalling: Signalling;
   readonly #credentials: ChannelCredentials;
   readonly #channels = new Map<string, ChannelEntry>();
   readonly #transfers = new Map<string, TransferEntry>();
+  /** Interrupted outgoing transfers waiting for a new channel to their peer, by peer user. */
+  readonly #toResume = new Map<string, { transfers: OutgoingTransfer[]; attempt: number }>();
+  #stopped = false;
   /** History lines being written; stop() waits for them. */
   readonly #writes = new Set<Promise<void>>();
   readonly #listeners = new Set<(e: TerminalEvent) => void>();
@@ -123,6 +129,7 @@ export class Terminal implements TerminalApi {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     for (const e of this.#channels.values()) e.secure?.close('terminal stopped');
     await Promise.all([this.signalling.stop(), ...this.#writes]);
   }
@@ -304,8 +311,10 @@ export class Terminal implements TerminalApi {
     };
     t.on('state', publish);
     t.on('progress', publish);
-    t.on('end', () => {
+    t.on('end', (outcome) => {
       publish();
+      if (t.direction === 'send' && outcome.status === 'interrupted')
+        this.#scheduleResume(channelId, t as OutgoingTransfer);
       const v = entry.view;
       const peer = this.#channels.get(channelId)?.view.peer ?? '';
       const state =
@@ -325,6 +334,52 @@ export class Terminal implements TerminalApi {
     });
     publish();
     return id;
+  }
+
+  /**
+   * A broken connection interrupts the files being sent: open a new channel to the same peer and offer
+   * them again under their transfer ids, so the receiver continues from its verified prefix. A few
+   * attempts, spaced out; then they stay failed (and in the history).
+   */
+  #scheduleResume(channelId: string, t: OutgoingTransfer): void {
+    const peer = this.#channels.get(channelId)?.view.peer;
+    const user = peer ? /^sip:([^@]+)@/.exec(peer)?.[1] : undefined;
+    if (!user || this.#stopped) return;
+    let pending = this.#toResume.get(user);
+    if (pending) {
+      pending.transfers.push(t);
+      return;
+    }
+    pending = { transfers: [t], attempt: 0 };
+    this.#toResume.set(user, pending);
+    const attempt = (): void => {
+      if (this.#stopped) return;
+      const p = this.#toResume.get(user)!;
+      p.attempt++;
+      const id = this.openChannel(user);
+      const off = this.subscribe((e) => {
+        if (e.type !== 'channel' || e.data.id !== id) return;
+        if (e.data.phase === 'secure') {
+          off();
+          this.#toResume.delete(user);
+          const files = this.#channels.get(id)!.files!;
+          for (const old of p.transfers) {
+            const again = files.sendFile(old.source, {
+              path: old.path,
+              transferId: old.transferId,
+              ...(old.group ? { group: old.group } : {}),
+            });
+            this.#trackTransfer(id, again);
+          }
+        } else if (e.data.phase === 'failed' || e.data.phase === 'declined' || e.data.phase === 'ended') {
+          off();
+          if (p.attempt < RESUME_ATTEMPTS) setTimeout(attempt, RESUME_DELAY_MS * 2 ** p.attempt).unref();
+          else this.#toResume.delete(user);
+        }
+      });
+    };
+    // Let the other transfers of the broken channel report in first, then go once for all of them.
+    setTimeout(attempt, RESUME_DELAY_MS).unref();
   }
 
   #transferView(id: string, channelId: string, t: Transfer): TransferView {
