@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { fingerprint } from '../ca/ca.js';
 import { loadConfig } from '../config/config.js';
 import { dataPaths } from '../config/paths.js';
-import { computeHa1 } from '../store/digest.js';
+import { computeHa1 } from '../auth/digest.js';
 import { openStore } from '../store/store.js';
 import { initDataDir } from './init.js';
 

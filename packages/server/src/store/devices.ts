@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import type { StoreContext } from './context.js';
-import { computeHa1 } from './digest.js';
+import { computeHa1 } from '../auth/digest.js';
 import { StoreError } from './errors.js';
 import { normaliseDeviceId, normaliseDeviceName, normaliseInstance, slugFromName } from './names.js';
 

@@ -1,7 +1,7 @@
 export * from './store.js';
 export * from './errors.js';
 export * from './names.js';
-export * from './digest.js';
+export { computeHa1, type DigestAlgorithm } from '../auth/digest.js';
 export type { User, AddUserOptions, RemovedUser } from './users.js';
 export type { Device, DeviceKind, EnrolledDevice } from './devices.js';
 export type {

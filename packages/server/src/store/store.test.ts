@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { computeHa1 } from './digest.js';
+import { computeHa1 } from '../auth/digest.js';
 import { StoreError } from './errors.js';
 import { MIGRATIONS } from './migrations.js';
 import type { Migration } from './migrations.js';

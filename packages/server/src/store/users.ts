@@ -1,6 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { StoreContext } from './context.js';
-import { computeHa1 } from './digest.js';
+import { computeHa1 } from '../auth/digest.js';
 import { StoreError } from './errors.js';
 import { normaliseUserName } from './names.js';
 
