@@ -11,7 +11,7 @@ before(async () => {
   for (const u of ['alice', 'bob', 'carol', 'dave']) t.addUser(u);
   addRule(t.admin, { domain: t.domain }, 'allow', 'alice', 'bob');
   addRule(t.admin, { domain: t.domain }, 'allow', 'alice', 'dave');
-  await new Promise((r) => setTimeout(r, 250));
+  await t.reachable('alice', 'dave');
 });
 after(() => t.close());
 

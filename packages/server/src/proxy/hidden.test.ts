@@ -15,7 +15,7 @@ before(async () => {
   t = await startTestServer({ policy: 'deny-all' });
   for (const u of ['alice', 'bob', 'carol']) t.addUser(u);
   addRule(t.admin, { domain: t.domain }, 'allow', 'alice', 'bob');
-  await new Promise((r) => setTimeout(r, 250)); // let the server pick the rule up (reload every 100 ms)
+  await t.reachable('alice', 'bob');
   alice = await t.client('alice');
   assert.equal((await alice.register()).status, 200);
   // carol is online: hiding must not depend on her being offline.

@@ -26,6 +26,13 @@ export interface TestServer {
   /** Every log line the server wrote, as parsed JSON. */
   logs: Record<string, unknown>[];
   addUser(name: string, password?: string, o?: { allowMd5?: boolean }): void;
+  /**
+   * Resolves once `cond` holds, checking every 10 ms; rejects after `timeoutMs`. For state the server
+   * reaches on its own (an admin change reloaded, a binding gone), instead of sleeping and hoping.
+   */
+  until(cond: () => boolean, what: string, timeoutMs?: number): Promise<void>;
+  /** Resolves once the running server's policy lets `src` reach `dst` (user names): an admin change applied. */
+  reachable(src: string, dst: string): Promise<void>;
   /** Connects a client for `user` (with the user's password unless given other credentials). */
   client(user: string, o?: Partial<ClientOptions>): Promise<SipTestClient>;
   close(): Promise<void>;
@@ -40,6 +47,14 @@ export interface TestServerOptions {
 }
 
 export const TEST_PASSWORD = (user: string): string => `pw-${user}-correct horse`;
+
+async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 export async function startTestServer(o: TestServerOptions = {}): Promise<TestServer> {
   const domain = o.domain ?? 'example.test';
@@ -84,6 +99,12 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     sip: { host: '127.0.0.1', port: port(server.addresses.sip) },
     https: { host: '127.0.0.1', port: port(server.addresses.wss) },
     admin,
+    until,
+    reachable: (src, dst) =>
+      until(
+        () => server.context.policy().canReach(`${src}@${domain}`, `${dst}@${domain}`),
+        `the server to allow ${src} → ${dst}`,
+      ),
     addUser(name, password = TEST_PASSWORD(name), opts = {}) {
       admin.users.add(name, { realm, password, allowMd5: opts.allowMd5 ?? false });
     },

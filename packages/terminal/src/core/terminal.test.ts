@@ -197,7 +197,7 @@ test('files and a folder cross the channel: offered, accepted by the receiver, v
   const erin = await join_('erin');
   const frank = await join_('frank', ['erin']);
   addRule(t.admin, { domain: t.domain }, 'allow', 'erin', 'frank');
-  await new Promise((r) => setTimeout(r, 250));
+  await t.reachable('erin', 'frank');
   const secure = next(erin, channelPhase('secure'));
   const frankSecure = next(frank, channelPhase('secure'));
   const { channelId } = await erin.call('channel.open', { user: 'frank' });

@@ -222,7 +222,10 @@ describe('contacts and calls', () => {
     for (const u of ['alice', 'bob', 'carol', 'dave']) t.addUser(u);
     // carol is hidden from alice; everyone else may reach everyone.
     t.admin.rules.add({ action: 'deny', src: 'alice', dst: 'carol' });
-    await new Promise((r) => setTimeout(r, 250)); // the server reloads every 100 ms
+    await t.until(
+      () => !t.server.context.policy().canReach(`alice@${t.domain}`, `carol@${t.domain}`),
+      'the deny rule to apply',
+    );
     alice = await started(t, 'alice');
     bob = await started(t, 'bob');
   });
