@@ -11,10 +11,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatJoinLink, type TerminalEvent } from '../packages/protocol/src/index.js';
+import type { TerminalEvent } from '../packages/protocol/src/index.js';
 import { startTestServer, type TestServer } from '../packages/server/src/testing/index.js';
-import { credentialsOf, enrolProfile } from '../packages/terminal/src/core/account.js';
-import { Terminal } from '../packages/terminal/src/core/terminal.js';
+import { nextEvent } from '../packages/terminal/src/core/events.js';
+import { enrolledTerminal } from '../packages/terminal/src/core/testing.js';
+import type { Terminal } from '../packages/terminal/src/core/terminal.js';
 import { channelCredentials } from '../packages/terminal/src/channel/index.js';
 import type { Profile } from '../packages/terminal/src/identity/index.js';
 import { bareTlsOnce, stats } from './channel-setup.js';
@@ -34,45 +35,19 @@ async function terminal(
   user: string,
   acceptFrom: string[] = [],
 ): Promise<{ term: Terminal; identity: Profile['identity'] }> {
-  t.admin.users.add(user, { realm: t.domain });
-  const { token } = t.admin.invites.create(user, 60_000);
-  const link = formatJoinLink({
-    server: `127.0.0.1:${t.sip.port}`,
-    https: `127.0.0.1:${t.https.port}`,
-    caFingerprint: t.server.caFingerprint,
-    user,
-    token,
-    domain: t.domain,
-  });
-  const profile = await enrolProfile(join(dir, user), link);
-  const term = await Terminal.start({
-    profile,
-    credentials: (await credentialsOf(profile))!,
-    acceptFrom,
-    channel: { addresses: ['127.0.0.1'], localAddresses: ['127.0.0.1'] },
-    signalling: { networkWatch: false },
-  });
+  const { terminal: term, profile } = await enrolledTerminal(t, dir, user, { acceptFrom });
   return { term, identity: profile.identity };
 }
 
-function until(term: Terminal, pred: (e: TerminalEvent) => boolean): Promise<TerminalEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('timed out')), 10_000);
-    const off = term.subscribe((e) => {
-      if (pred(e)) {
-        clearTimeout(timer);
-        off();
-        resolve(e);
-      }
-    });
-  });
-}
+const until = (term: Terminal, pred: (e: TerminalEvent) => boolean) => nextEvent(term, pred, 10_000);
 
 const { term: alice, identity: aliceId } = await terminal('alice');
 const { term: bob, identity: bobId } = await terminal('bob', ['alice']);
 // The floor's SIP round trip: two plain registered SIP clients, MESSAGE through the same server.
 t.addUser('carol');
 t.addUser('dave');
+// The server applies admin changes within its reload interval: wait until it knows dave.
+await t.until(() => t.server.context.directory.userExists('dave'), 'the server to know dave');
 const carol = await t.client('carol');
 const dave = await t.client('dave');
 await carol.register();

@@ -1,28 +1,10 @@
 import type { TerminalApi, TerminalEvent, TransferView } from '@tsunagu/protocol';
+import { nextEvent } from '../core/events.js';
 import type { Terminal } from '../core/terminal.js';
 
 /**
  * The CLI's send and daemon loops: thin shells over the Terminal's API, reading only its events.
  */
-
-function waitFor(
-  terminal: TerminalApi,
-  pred: (e: TerminalEvent) => boolean,
-  timeoutMs: number,
-): Promise<TerminalEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error('timed out'));
-    }, timeoutMs);
-    const off = terminal.subscribe((e) => {
-      if (!pred(e)) return;
-      clearTimeout(timer);
-      off();
-      resolve(e);
-    });
-  });
-}
 
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
@@ -59,7 +41,7 @@ export async function sendFiles(
   );
   const settled =
     settledEarly ??
-    (await waitFor(
+    (await nextEvent(
       terminal,
       (e) =>
         e.type === 'channel' &&

@@ -4,10 +4,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatJoinLink, type ChannelView, type TerminalEvent, type TransferView } from '@tsunagu/protocol';
+import { type ChannelView, type TerminalEvent, type TransferView } from '@tsunagu/protocol';
 import { addRule } from '@tsunagu/server';
 import { startTestServer, type TestServer } from '@tsunagu/server/testing';
-import { credentialsOf, enrolProfile } from './account.js';
+import { nextEvent } from './events.js';
+import { enrolledTerminal } from './testing.js';
 import { Terminal } from './terminal.js';
 
 /** Terminals enrolled with real invite links, talking through the real server, as the API shows it. */
@@ -29,46 +30,12 @@ after(async () => {
 });
 
 async function join_(user: string, acceptFrom: string[] = [], autoAcceptFiles = false): Promise<Terminal> {
-  if (!t.admin.users.get(user)) t.admin.users.add(user, { realm: t.domain });
-  const { token } = t.admin.invites.create(user, 60_000);
-  const link = formatJoinLink({
-    server: `127.0.0.1:${t.sip.port}`,
-    https: `127.0.0.1:${t.https.port}`,
-    caFingerprint: t.server.caFingerprint,
-    user,
-    token,
-    domain: t.domain,
-  });
-  const profile = await enrolProfile(join(dir, user), link);
-  const credentials = (await credentialsOf(profile))!;
-  assert.ok(credentials, 'the profile holds what the device needs from now on');
-  const terminal = await Terminal.start({
-    profile,
-    credentials,
-    acceptFrom,
-    autoAcceptFiles,
-    downloadDir: join(dir, `${user}-downloads`),
-    channel: { addresses: ['127.0.0.1'], localAddresses: ['127.0.0.1'] },
-    signalling: { networkWatch: false, reconnect: { initialDelayMs: 100, maxDelayMs: 1000 } },
-  });
+  const { terminal } = await enrolledTerminal(t, dir, user, { acceptFrom, autoAcceptFiles });
   terminals.push(terminal);
   return terminal;
 }
 
-function next(terminal: Terminal, pred: (e: TerminalEvent) => boolean, ms = 5000): Promise<TerminalEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error('event did not come'));
-    }, ms);
-    const off = terminal.subscribe((e) => {
-      if (!pred(e)) return;
-      clearTimeout(timer);
-      off();
-      resolve(e);
-    });
-  });
-}
+const next = nextEvent;
 const channelPhase = (phase: string) => (e: TerminalEvent) => e.type === 'channel' && e.data.phase === phase;
 
 test('enrolled by invite links, alice sees bob (not carol) and opens a verified channel he accepts', async () => {
@@ -128,30 +95,12 @@ test('server restart mid-session: the open channel keeps working and both termin
   let second: TestServer | undefined;
   try {
     const enrolled = async (user: string) => {
-      first.admin.users.add(user, { realm: first.domain });
-      const { token } = first.admin.invites.create(user, 60_000);
-      const profile = await enrolProfile(
-        join(local, user),
-        formatJoinLink({
-          server: `127.0.0.1:${first.sip.port}`,
-          https: `127.0.0.1:${first.https.port}`,
-          caFingerprint: first.server.caFingerprint,
-          user,
-          token,
-          domain: first.domain,
-        }),
-      );
-      const term = await Terminal.start({
-        profile,
-        credentials: (await credentialsOf(profile))!,
+      const { terminal } = await enrolledTerminal(first, local, user, {
         acceptFrom: ['alice'],
         autoAcceptFiles: true,
-        downloadDir: join(local, `${user}-downloads`),
-        channel: { addresses: ['127.0.0.1'], localAddresses: ['127.0.0.1'] },
-        signalling: { networkWatch: false, reconnect: { initialDelayMs: 100, maxDelayMs: 400 } },
       });
-      started.push(term);
-      return term;
+      started.push(terminal);
+      return terminal;
     };
     const alice = await enrolled('alice');
     const bob = await enrolled('bob'); // accepts alice without asking

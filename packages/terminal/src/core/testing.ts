@@ -1,0 +1,40 @@
+import { join } from 'node:path';
+import { formatJoinLink } from '@tsunagu/protocol';
+import type { TestServer } from '@tsunagu/server/testing';
+import type { Profile } from '../identity/index.js';
+import { credentialsOf, enrolProfile } from './account.js';
+import { Terminal, type TerminalOptions } from './terminal.js';
+
+/**
+ * For tests and benchmarks: a terminal enrolled on the harness `t` with a real invite link (the user is
+ * created if needed), started on loopback with quick reconnection. Not used by the product.
+ */
+export async function enrolledTerminal(
+  t: TestServer,
+  dir: string,
+  user: string,
+  o: Partial<Pick<TerminalOptions, 'acceptFrom' | 'autoAcceptFiles' | 'downloadDir'>> = {},
+): Promise<{ terminal: Terminal; profile: Profile }> {
+  if (!t.admin.users.get(user)) t.admin.users.add(user, { realm: t.domain });
+  const { token } = t.admin.invites.create(user, 60_000);
+  const link = formatJoinLink({
+    server: `127.0.0.1:${t.sip.port}`,
+    https: `127.0.0.1:${t.https.port}`,
+    caFingerprint: t.server.caFingerprint,
+    user,
+    token,
+    domain: t.domain,
+  });
+  const profile = await enrolProfile(join(dir, user), link);
+  const credentials = await credentialsOf(profile);
+  if (!credentials) throw new Error('enrolment stored no credentials');
+  const terminal = await Terminal.start({
+    profile,
+    credentials,
+    downloadDir: join(dir, `${user}-downloads`),
+    ...o,
+    channel: { addresses: ['127.0.0.1'], localAddresses: ['127.0.0.1'] },
+    signalling: { networkWatch: false, reconnect: { initialDelayMs: 100, maxDelayMs: 1000 } },
+  });
+  return { terminal, profile };
+}
