@@ -95,6 +95,7 @@ export type { BindingMessage, BindingRefusal } from './sdp/binding.js';
 export { canonicalIp, ipFamily, isLinkLocalIpv6, isLoopbackIp } from './sdp/address.js';
 export { API_VERSION, CommandError, EventSequence, parseCommand } from './bridge/api.js';
 export type {
+  AccountView,
   ChannelPhase,
   ChannelView,
   CommandName,
@@ -104,7 +105,10 @@ export type {
   ConnectionState,
   ConnectionView,
   ContactView,
+  DeviceInfo,
   DeviceView,
+  HistoryEntry,
+  SettingsView,
   Snapshot,
   TerminalApi,
   TerminalEvent,

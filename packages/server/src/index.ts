@@ -3,4 +3,5 @@ export { startServer, type RunningServer, type ServerOptions } from './server.js
 export { initDataDir, type InitOptions, type InitResult } from './cli/init.js';
 export { openStore, type Store } from './store/index.js';
 export { addGroupMembers, addRule, loadPolicy, setPolicyDefault } from './policy/index.js';
-export { createJoinLink } from './cli/invite.js';
+export { createInvite, createJoinLink, type CreatedJoinLink } from './cli/invite.js';
+export { createLogger } from './log/logger.js';

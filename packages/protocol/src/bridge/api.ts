@@ -63,10 +63,52 @@ export interface TransferView {
   savedAs?: string;
 }
 
+/** This device, once it has joined a server. */
+export interface DeviceInfo {
+  aor: string;
+  /** The device name the server knows it by. */
+  device?: string;
+  server: string;
+  /** SHA-256 fingerprint of the device's certificate (RFC 8122 form), what peers check. */
+  fingerprint: string;
+  /** ISO 8601 expiry of the device's certificate. */
+  certificateExpires: string;
+  /** The pinned deployment CA, `sha256:AB:…`. */
+  caFingerprint: string;
+}
+
+export interface SettingsView {
+  /** Where received files are written. */
+  downloadDir: string;
+  /** Users (`bob`) or AORs whose channel requests (and files) are accepted without asking. */
+  acceptFrom: string[];
+}
+
+export interface AccountView {
+  /** Absent until the device joins a server. */
+  device?: DeviceInfo;
+  settings: SettingsView;
+  /** True when this host runs a session server of its own ("start a server on this computer"). */
+  localServer: boolean;
+}
+
+/** One finished transfer, as kept in the history. */
+export interface HistoryEntry {
+  at: string;
+  direction: 'send' | 'receive';
+  peer: string;
+  name: string;
+  size: number;
+  state: 'done' | 'failed' | 'cancelled' | 'declined';
+  reason?: string;
+  savedAs?: string;
+}
+
 export interface Snapshot {
   /** The sequence number of the last event the snapshot includes. */
   seq: number;
   version: typeof API_VERSION;
+  account: AccountView;
   connection: ConnectionView;
   contacts: ContactView[];
   channels: ChannelView[];
@@ -74,6 +116,7 @@ export interface Snapshot {
 }
 
 export type TerminalEvent =
+  | { seq: number; type: 'account'; data: AccountView }
   | { seq: number; type: 'connection'; data: ConnectionView }
   | { seq: number; type: 'contacts'; data: ContactView[] }
   | { seq: number; type: 'channel'; data: ChannelView }
@@ -82,6 +125,16 @@ export type TerminalEvent =
 /** Commands and their answers. */
 export interface Commands {
   snapshot: { params: Record<string, never>; result: Snapshot };
+  /** Joins a server with an invite link (`tsunagu://join?…`); the server is checked against its CA pin. */
+  'account.join': { params: { link: string }; result: { aor: string } };
+  /** Starts a session server on this computer and joins it as its first user (a quick trial). */
+  'account.startLocalServer': { params: Record<string, never>; result: { aor: string; server: string } };
+  'settings.update': {
+    params: { downloadDir?: string; acceptFrom?: string[] };
+    result: SettingsView;
+  };
+  /** Finished transfers, newest first. */
+  'history.list': { params: Record<string, never>; result: { entries: HistoryEntry[] } };
   'channel.open': { params: { user: string }; result: { channelId: string } };
   'channel.accept': { params: { channelId: string }; result: Record<string, never> };
   'channel.decline': { params: { channelId: string }; result: Record<string, never> };
@@ -122,7 +175,9 @@ export class CommandError extends Error {
 
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const USER = /^[a-z0-9][a-z0-9._-]{0,63}(@[a-z0-9.-]{1,253})?$/;
+const ACCEPT = /^(sip:)?[a-z0-9][a-z0-9._-]{0,63}(@[a-z0-9.-]{1,253})?$/;
 const MAX_PATHS = 1000;
+const MAX_LINK = 4096;
 const MAX_PATH_LENGTH = 4096;
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
@@ -149,7 +204,38 @@ export function parseCommand(input: unknown): CommandRequest {
   const p = params;
   switch (command) {
     case 'snapshot':
+    case 'account.startLocalServer':
+    case 'history.list':
       return { id, command, params: {} };
+    case 'account.join': {
+      const link = p.link;
+      if (typeof link !== 'string' || link.length > MAX_LINK || !link.startsWith('tsunagu://join?')) {
+        throw new CommandError('bad-params', '"link" must be a tsunagu://join?… invite link');
+      }
+      return { id, command, params: { link } };
+    }
+    case 'settings.update': {
+      const out: Commands['settings.update']['params'] = {};
+      if (p.downloadDir !== undefined) {
+        const d = p.downloadDir;
+        if (typeof d !== 'string' || d.length === 0 || d.length > MAX_PATH_LENGTH || d.includes('\0')) {
+          throw new CommandError('bad-params', '"downloadDir" must be a folder path');
+        }
+        out.downloadDir = d;
+      }
+      if (p.acceptFrom !== undefined) {
+        const a = p.acceptFrom;
+        if (
+          !Array.isArray(a) ||
+          a.length > MAX_PATHS ||
+          !a.every((x) => typeof x === 'string' && ACCEPT.test(x))
+        ) {
+          throw new CommandError('bad-params', '"acceptFrom" must be a list of user names or sip: addresses');
+        }
+        out.acceptFrom = [...new Set(a as string[])];
+      }
+      return { id, command, params: out };
+    }
     case 'channel.open':
       return { id, command, params: { user: str(p, 'user', USER) } };
     case 'channel.accept':

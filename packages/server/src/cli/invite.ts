@@ -59,6 +59,13 @@ export function createJoinLink(
   });
 }
 
+/** Creates an invite in the data folder `dataDir` (for embedders: the desktop app's local server). */
+export function createInvite(dataDir: string, user: string, ttlMs: number): Promise<CreatedJoinLink> {
+  return withData({ data: dataDir }, ({ store, config, paths }) =>
+    createJoinLink(store, config, paths, user, ttlMs),
+  );
+}
+
 export function registerInvite(program: Command): void {
   withDataOption(
     program

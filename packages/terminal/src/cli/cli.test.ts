@@ -161,7 +161,7 @@ test('send to a daemon: a file and a folder arrive verified, and send exits 0 on
     await new Promise<void>((resolve, reject) => {
       daemon.stdout.on('data', (c: Buffer) => {
         log += c.toString();
-        if (log.includes('registered as')) resolve();
+        if (log.includes('connection: registered')) resolve();
       });
       daemon.once('exit', () => reject(new Error(`daemon exited: ${log}`)));
     });

@@ -1,11 +1,15 @@
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { credentialsOf, enrolProfile, loginProfile } from '../core/account.js';
 import { Terminal, type TerminalOptions } from '../core/terminal.js';
 import { runDaemon, sendFiles } from './transfer-commands.js';
 import { openProfile } from '../identity/index.js';
 import { readHistory } from '../core/history.js';
 import { connectControl, DAEMON_FILE, serveControl, type DaemonInfo } from '../daemon/control.js';
+import { serveGui } from '../daemon/gui.js';
+import { TerminalHost } from '../core/host.js';
 import type { Snapshot, TerminalApi } from '@tsunagu/protocol';
 import { join } from 'node:path';
 import { resolveProfileDir } from './profile-dir.js';
@@ -34,17 +38,52 @@ async function connected(
 
 /** The running daemon's API, when there is one for this profile (a stale daemon.json is ignored). */
 async function viaDaemon(profileDir: string): Promise<(TerminalApi & { close(): void }) | undefined> {
-  let info: DaemonInfo;
-  try {
-    info = JSON.parse(readFileSync(join(profileDir, DAEMON_FILE), 'utf8')) as DaemonInfo;
-  } catch {
-    return undefined;
-  }
+  const info = readDaemonInfo(profileDir);
+  if (!info) return undefined;
   try {
     return await connectControl(info);
   } catch {
     return undefined;
   }
+}
+
+function readDaemonInfo(profileDir: string): DaemonInfo | undefined {
+  try {
+    return JSON.parse(readFileSync(join(profileDir, DAEMON_FILE), 'utf8')) as DaemonInfo;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `127.0.0.1:PORT`, `[::1]:PORT` or `localhost:PORT`; anything else would expose the terminal. */
+function loopback(value: string, flag: string): { host: string; port: number } {
+  const m = /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost):(\d+)$/.exec(value);
+  if (!m || Number(m[2]) > 65535)
+    throw new CliError(`${flag} must be a loopback address: 127.0.0.1:PORT or [::1]:PORT`);
+  return { host: m[1] === 'localhost' ? '127.0.0.1' : m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
+/** The renderer bundle: --gui-root, $TSUNAGU_GUI_ROOT, else the desktop app's build next to this package. */
+function rendererRoot(given: string | undefined): string {
+  const candidates = given
+    ? [given]
+    : process.env.TSUNAGU_GUI_ROOT
+      ? [process.env.TSUNAGU_GUI_ROOT]
+      : [fileURLToPath(new URL('../../../../apps/desktop/out/renderer', import.meta.url))];
+  const found = candidates.find((d) => existsSync(join(d, 'index.html')));
+  if (!found)
+    throw new CliError(
+      `the web GUI is not built (no index.html in ${candidates[0]}): run \`npm run build -w @tsunagu/desktop\`, or pass --gui-root`,
+    );
+  return found;
+}
+
+function openInBrowser(link: string): void {
+  const cmd = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
+  // The link goes as an argument, never through a shell.
+  spawn(cmd, [link], { stdio: 'ignore', detached: true })
+    .on('error', () => undefined)
+    .unref();
 }
 
 /** Runs `fn` against the running daemon if there is one, else against a terminal started for it. */
@@ -193,28 +232,62 @@ export function buildProgram(): Command {
       .command('daemon')
       .option('--downloads <dir>', 'where received files go (default: the profile setting, else ~/Downloads)')
       .option('--accept-from <user...>', 'accept channels and files from these contacts without asking')
-      .option('--control <host:port>', 'local control endpoint for the CLI (loopback only)', '127.0.0.1:0'),
+      .option('--control <host:port>', 'local control endpoint for the CLI (loopback only)', '127.0.0.1:0')
+      .option('--gui <host:port>', 'serve the web GUI here (loopback only), e.g. 127.0.0.1:8384')
+      .option('--gui-root <dir>', "the GUI's files (default: the desktop app's built renderer)"),
   )
     .description('run the terminal: stay registered, accept channels and files from the contacts you name')
-    .action(async (o: { profile?: string; downloads?: string; acceptFrom?: string[]; control: string }) => {
-      const profileDir = resolveProfileDir(o.profile);
-      const m = /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost):(\d+)$/.exec(o.control);
-      if (!m) throw new CliError('--control must be a loopback address: 127.0.0.1:PORT or [::1]:PORT');
-      const terminal = await connected(profileDir, {
-        acceptFrom: o.acceptFrom ?? [],
-        autoAcceptFiles: true,
-        ...(o.downloads ? { downloadDir: o.downloads } : {}),
-      });
-      const control = await serveControl(terminal, {
-        profileDir,
-        host: m[1]!.replace(/^\[|\]$/g, ''),
-        port: Number(m[2]),
-      });
-      try {
-        await runDaemon(terminal, (line) => out(line));
-      } finally {
-        await control.close();
-      }
+    .action(
+      async (o: {
+        profile?: string;
+        downloads?: string;
+        acceptFrom?: string[];
+        control: string;
+        gui?: string;
+        guiRoot?: string;
+      }) => {
+        const profileDir = resolveProfileDir(o.profile);
+        const control = loopback(o.control, '--control');
+        const gui = o.gui === undefined ? undefined : loopback(o.gui, '--gui');
+        const guiRoot = gui ? rendererRoot(o.guiRoot) : undefined;
+        if (!gui && !(await credentialsOf(await openProfile(profileDir, { create: true })))) {
+          throw new CliError(
+            `this device has not joined a server yet: run \`tsunagu enroll LINK --profile ${profileDir}\`, or start the daemon with --gui and join from the page`,
+          );
+        }
+        const host = await TerminalHost.open({
+          profileDir,
+          ...(o.acceptFrom ? { acceptFrom: o.acceptFrom } : {}),
+          autoAcceptFiles: true,
+          ...(o.downloads ? { downloadDir: o.downloads } : {}),
+        });
+        const web = gui ? await serveGui(host, { root: guiRoot!, profileDir, ...gui }) : undefined;
+        const endpoint = await serveControl(host, {
+          profileDir,
+          ...control,
+          ...(web ? { gui: web.link } : {}),
+        });
+        if (web) out(`web GUI at ${web.origin} — open it with: tsunagu gui --profile ${profileDir}`);
+        try {
+          await runDaemon(host, (line) => out(line));
+        } finally {
+          await web?.close();
+          await endpoint.close();
+        }
+      },
+    );
+
+  withProfile(program.command('gui').option('--print', 'only print the access link'))
+    .description("open the running daemon's web GUI (its access link carries a per-run token)")
+    .action(async (o: { profile?: string; print?: boolean }) => {
+      const dir = resolveProfileDir(o.profile);
+      const link = readDaemonInfo(dir)?.gui;
+      if (!link)
+        throw new CliError(
+          'no daemon with a web GUI runs for this profile (start one with `tsunagu daemon --gui 127.0.0.1:8384`)',
+        );
+      out(link);
+      if (!o.print) openInBrowser(link);
     });
   return program;
 }

@@ -1,6 +1,6 @@
 import type { TerminalApi, TerminalEvent, TransferView } from '@tsunagu/protocol';
 import { nextEvent } from '../core/events.js';
-import type { Terminal } from '../core/terminal.js';
+import type { TerminalHost } from '../core/host.js';
 
 /**
  * The CLI's send and daemon loops: thin shells over the Terminal's API, reading only its events.
@@ -91,10 +91,16 @@ export async function sendFiles(
 }
 
 /** Runs until SIGINT/SIGTERM, printing what happens, one line per event that matters to a person. */
-export async function runDaemon(terminal: Terminal, log: (line: string) => void): Promise<void> {
-  const s = terminal.snapshot();
-  log(`registered as ${s.connection.aor} at ${s.connection.server}`);
-  terminal.subscribe((e) => {
+export async function runDaemon(host: TerminalHost, log: (line: string) => void): Promise<void> {
+  const s = host.snapshot();
+  log(
+    s.account.device
+      ? `running as ${s.account.device.aor} with ${s.account.device.server}`
+      : 'not joined to a server yet: join from the web GUI',
+  );
+  if (s.account.device) log(`connection: ${s.connection.state}`);
+  host.subscribe((e) => {
+    if (e.type === 'account' && e.data.device && !s.account.device) log(`joined as ${e.data.device.aor}`);
     if (e.type === 'connection')
       log(`connection: ${e.data.state}${e.data.reason ? ` (${e.data.reason})` : ''}`);
     if (e.type === 'channel')
@@ -111,5 +117,5 @@ export async function runDaemon(terminal: Terminal, log: (line: string) => void)
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  await terminal.stop();
+  await host.stop();
 }

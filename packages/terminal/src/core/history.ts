@@ -1,17 +1,8 @@
 import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { HistoryEntry } from '@tsunagu/protocol';
 
-/** One finished transfer, as kept in the profile's `history.jsonl` (one JSON object per line). */
-export interface HistoryEntry {
-  at: string;
-  direction: 'send' | 'receive';
-  peer: string;
-  name: string;
-  size: number;
-  state: 'done' | 'failed' | 'cancelled' | 'declined';
-  reason?: string;
-  savedAs?: string;
-}
+export type { HistoryEntry };
 
 export const HISTORY_FILE = 'history.jsonl';
 /** The newest entries a reader returns; older ones stay in the file. */

@@ -5,11 +5,13 @@ import { join } from 'node:path';
 import {
   API_VERSION,
   CommandError,
+  type AccountView,
   type ChannelView,
   type CommandName,
   type Commands,
   type ConnectionView,
   type ContactView,
+  type SettingsView,
   type Snapshot,
   type TerminalApi,
   type TerminalEvent,
@@ -19,7 +21,7 @@ import { channelCredentials, type ChannelCredentials, type ChannelSetupOptions }
 import type { DeviceCredentials } from '../enroll/index.js';
 import type { Profile } from '../identity/index.js';
 import { SecureChannel } from '../session/secure-channel.js';
-import { appendHistory } from './history.js';
+import { appendHistory, readHistory } from './history.js';
 import {
   Signalling,
   type IncomingCall,
@@ -103,9 +105,15 @@ export class Terminal implements TerminalApi {
   #seq = 0;
   #connection: ConnectionView = { state: 'connecting' };
   #contacts: ContactView[] = [];
+  #settings: SettingsView;
 
   private constructor(private readonly o: TerminalOptions) {
     this.#credentials = channelCredentials(o.profile.identity);
+    const saved = o.profile.data.settings;
+    this.#settings = {
+      downloadDir: o.downloadDir ?? saved.downloadDir ?? join(homedir(), 'Downloads'),
+      acceptFrom: [...(o.acceptFrom ?? saved.acceptFrom ?? [])],
+    };
     this.signalling = Signalling.fromCredentials(o.credentials, o.signalling ?? {});
     this.#connection = { state: 'connecting', server: o.credentials.server, aor: o.credentials.aor };
     this.signalling.on('state', (s) => this.#onState(s));
@@ -128,6 +136,16 @@ export class Terminal implements TerminalApi {
     return t;
   }
 
+  /**
+   * Starts signalling without waiting for it: for long-running hosts (daemon, desktop app), which show
+   * the connection state from the events and keep retrying while the server is away.
+   */
+  static launch(o: TerminalOptions): Terminal {
+    const t = new Terminal(o);
+    t.signalling.start().catch(() => undefined); // reported as a 'failed' connection event
+    return t;
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const e of this.#channels.values()) e.secure?.close('terminal stopped');
@@ -143,11 +161,44 @@ export class Terminal implements TerminalApi {
     return {
       seq: this.#seq,
       version: API_VERSION,
+      account: this.account(),
       connection: this.#connection,
       contacts: this.#contacts,
       channels: [...this.#channels.values()].map((e) => e.view),
       transfers: [...this.#transfers.values()].map((e) => e.view),
     };
+  }
+
+  /** This device and its settings, as the API shows them. */
+  account(): AccountView {
+    const c = this.o.credentials;
+    const identity = this.o.profile.identity;
+    return {
+      device: {
+        aor: c.aor,
+        ...(c.device ? { device: c.device } : {}),
+        server: c.server,
+        fingerprint: identity.fingerprint,
+        certificateExpires: identity.notAfter.toISOString(),
+        caFingerprint: c.caFingerprint,
+      },
+      settings: { downloadDir: this.#settings.downloadDir, acceptFrom: [...this.#settings.acceptFrom] },
+      localServer: false,
+    };
+  }
+
+  /** Changes and saves the settings; they apply to the next channel request and the next file. */
+  async updateSettings(change: Commands['settings.update']['params']): Promise<SettingsView> {
+    await this.o.profile.update({ settings: change });
+    this.#settings = { ...this.#settings, ...change };
+    this.#emit({ type: 'account', data: this.account() });
+    return this.account().settings;
+  }
+
+  /** True when `path` is a file this terminal received and verified (for "show in folder"). */
+  isReceivedFile(path: string): boolean {
+    for (const { view } of this.#transfers.values()) if (view.savedAs === path) return true;
+    return false;
   }
 
   /** The open SecureChannel behind a channel id (for the transfer engine). */
@@ -187,6 +238,18 @@ export class Terminal implements TerminalApi {
       case 'transfer.cancel':
         this.#transfer(p.transferId!).transfer.cancel();
         return {} as Commands[N]['result'];
+      case 'settings.update':
+        return (await this.updateSettings(
+          params as Commands['settings.update']['params'],
+        )) as Commands[N]['result'];
+      case 'history.list':
+        return { entries: await readHistory(this.o.profile.dir) } as Commands[N]['result'];
+      case 'account.join':
+      case 'account.startLocalServer':
+        throw new CommandError(
+          'already-joined',
+          `this device has already joined as ${this.o.credentials.aor}`,
+        );
       default:
         throw new CommandError('unknown-command', `unknown command ${String(command)}`);
     }
@@ -252,7 +315,9 @@ export class Terminal implements TerminalApi {
       }
     });
     this.#emit({ type: 'channel', data: entry.view });
-    entry.trusted = (this.o.acceptFrom ?? []).some((a) => a === call.caller.aor || a === call.caller.user);
+    entry.trusted = this.#settings.acceptFrom.some(
+      (a) => a === call.caller.aor || a === call.caller.user || `sip:${a}` === call.caller.aor,
+    );
     if (entry.trusted) this.#decide(id, true);
   }
 
@@ -291,8 +356,7 @@ export class Terminal implements TerminalApi {
   /** The file-transfer session over a freshly verified channel. */
   #startFiles(channelId: string, entry: ChannelEntry, peer: string): TransferSession {
     const session = new TransferSession(entry.secure!.channel!.stream, {
-      downloadDir:
-        this.o.downloadDir ?? this.o.profile.data.settings.downloadDir ?? join(homedir(), 'Downloads'),
+      downloadDir: this.#settings.downloadDir,
       autoAccept: entry.trusted && (this.o.autoAcceptFiles ?? false),
       peer,
     });

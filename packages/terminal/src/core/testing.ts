@@ -15,17 +15,7 @@ export async function enrolledTerminal(
   user: string,
   o: Partial<Pick<TerminalOptions, 'acceptFrom' | 'autoAcceptFiles' | 'downloadDir'>> = {},
 ): Promise<{ terminal: Terminal; profile: Profile }> {
-  if (!t.admin.users.get(user)) t.admin.users.add(user, { realm: t.domain });
-  const { token } = t.admin.invites.create(user, 60_000);
-  const link = formatJoinLink({
-    server: `127.0.0.1:${t.sip.port}`,
-    https: `127.0.0.1:${t.https.port}`,
-    caFingerprint: t.server.caFingerprint,
-    user,
-    token,
-    domain: t.domain,
-  });
-  const profile = await enrolProfile(join(dir, user), link);
+  const profile = await enrolProfile(join(dir, user), inviteLink(t, user));
   const credentials = await credentialsOf(profile);
   if (!credentials) throw new Error('enrolment stored no credentials');
   const terminal = await Terminal.start({
@@ -33,8 +23,27 @@ export async function enrolledTerminal(
     credentials,
     downloadDir: join(dir, `${user}-downloads`),
     ...o,
-    channel: { addresses: ['127.0.0.1'], localAddresses: ['127.0.0.1'] },
-    signalling: { networkWatch: false, reconnect: { initialDelayMs: 100, maxDelayMs: 1000 } },
+    ...LOOPBACK,
   });
   return { terminal, profile };
+}
+
+/** Channel and signalling settings for tests: loopback only, quick reconnection. */
+export const LOOPBACK = {
+  channel: { addresses: ['127.0.0.1'], localAddresses: ['127.0.0.1'] },
+  signalling: { networkWatch: false as const, reconnect: { initialDelayMs: 100, maxDelayMs: 1000 } },
+};
+
+/** A real one-time invite link for `user` (created if needed) on the harness `t`. */
+export function inviteLink(t: TestServer, user: string): string {
+  if (!t.admin.users.get(user)) t.admin.users.add(user, { realm: t.domain });
+  const { token } = t.admin.invites.create(user, 60_000);
+  return formatJoinLink({
+    server: `127.0.0.1:${t.sip.port}`,
+    https: `127.0.0.1:${t.https.port}`,
+    caFingerprint: t.server.caFingerprint,
+    user,
+    token,
+    domain: t.domain,
+  });
 }

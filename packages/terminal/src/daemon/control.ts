@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { unlink, writeFile } from 'node:fs/promises';
@@ -6,13 +6,12 @@ import { join } from 'node:path';
 import { WebSocketServer, WebSocket } from 'ws';
 import {
   CommandError,
-  parseCommand,
   type CommandName,
-  type CommandReply,
   type Commands,
   type TerminalApi,
   type TerminalEvent,
 } from '@tsunagu/protocol';
+import { bearerMatches, serveApi } from './bridge.js';
 
 /**
  * The daemon's local control endpoint: the terminal's API over a WebSocket on loopback only, for the
@@ -28,11 +27,13 @@ export interface DaemonInfo {
   url: string;
   token: string;
   pid: number;
+  /** The web GUI's access link (token in the fragment), when the daemon serves one. */
+  gui?: string;
 }
 
 export async function serveControl(
   api: TerminalApi,
-  o: { profileDir: string; host?: string; port?: number },
+  o: { profileDir: string; host?: string; port?: number; gui?: string },
 ): Promise<{ info: DaemonInfo; close(): Promise<void> }> {
   const token = randomBytes(32).toString('base64url');
   const server = createServer((_req, res) => res.writeHead(404).end());
@@ -41,30 +42,19 @@ export async function serveControl(
     maxPayload: MAX_MESSAGE,
     verifyClient: ({ req }: { req: IncomingMessage }) => authorised(req, token),
   });
-  wss.on('connection', (ws) => {
-    const off = api.subscribe((event) => send(ws, { event }));
-    ws.on('close', off);
-    ws.on('message', (data) => {
-      let id = -1;
-      void (async () => {
-        const request = parseCommand(JSON.parse(data.toString()));
-        id = request.id;
-        const result = await api.call(request.command, request.params as Commands[CommandName]['params']);
-        send(ws, { id, ok: true, result } satisfies CommandReply);
-      })().catch((err: Error) => {
-        const code =
-          err instanceof CommandError ? err.code : err instanceof SyntaxError ? 'bad-request' : 'failed';
-        send(ws, { id, ok: false, error: { code, message: err.message } } satisfies CommandReply);
-      });
-    });
-  });
+  wss.on('connection', (ws) => serveApi(ws, api));
   const host = o.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host, port: o.port ?? 0 }, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  const info: DaemonInfo = { url: `ws://${host}:${port}/`, token, pid: process.pid };
+  const info: DaemonInfo = {
+    url: `ws://${host.includes(':') ? `[${host}]` : host}:${port}/`,
+    token,
+    pid: process.pid,
+    ...(o.gui ? { gui: o.gui } : {}),
+  };
   const file = join(o.profileDir, DAEMON_FILE);
   await writeFile(file, JSON.stringify(info), { mode: 0o600 });
   return {
@@ -79,16 +69,9 @@ export async function serveControl(
 }
 
 function authorised(req: IncomingMessage, token: string): boolean {
-  // A page in a browser sends an Origin; nothing but the daemon's own GUI may talk to it (none yet).
+  // A page in a browser sends an Origin; no page may talk to the CLI's endpoint (the GUI has its own).
   if (req.headers.origin !== undefined) return false;
-  const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
-  const a = Buffer.from(given);
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
-function send(ws: WebSocket, message: unknown): void {
-  if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+  return bearerMatches(req, token);
 }
 
 /** The API of a running daemon, over its control endpoint. */
