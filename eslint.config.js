@@ -3,7 +3,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/*.tmp.ts', '**/dist/**', '**/node_modules/**', 'bench/out/**', 'test-results/**'] },
+  {
+    ignores: [
+      '**/*.tmp.ts',
+      '**/dist/**',
+      '**/node_modules/**',
+      'apps/desktop/out/**',
+      'bench/out/**',
+      'test-results/**',
+      'e2e/playwright-report/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -19,5 +29,36 @@ export default tseslint.config(
         { paths: [{ name: 'electron', message: 'Only apps/desktop main and preload may import electron.' }] },
       ],
     },
+  },
+  {
+    // The Electron shell may use electron's types everywhere, but only its two entry points import it as a
+    // value: every other module takes Electron objects as arguments and is tested in plain Node, where a
+    // value import would try to download the binary.
+    files: ['apps/desktop/src/main/**', 'apps/desktop/src/preload/**'],
+    rules: {
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'electron',
+              allowTypeImports: true,
+              message:
+                'Only main/index.ts and preload/index.ts import electron as a value; pass Electron objects in.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['apps/desktop/src/main/index.ts', 'apps/desktop/src/preload/index.ts'],
+    rules: { '@typescript-eslint/no-restricted-imports': 'off' },
+  },
+  {
+    // Playwright reads a test's fixtures from its first parameter: `async ({}, testInfo)` is its idiom.
+    files: ['e2e/**/*.ts'],
+    rules: { 'no-empty-pattern': 'off' },
   },
 );

@@ -66,6 +66,46 @@ nodeTests('packages/protocol', 2);
 nodeTests('packages/server', 2);
 nodeTests('packages/terminal', 2);
 
+/** Runs a reporter-to-JSON test runner and adds its counts (a run that wrote nothing counts as failed). */
+function jsonTests(name, cmd, args, opts, counts) {
+  const ok = step(name, cmd, args, opts);
+  let c = { passed: 0, failed: ok ? 0 : 1, skipped: 0 };
+  try {
+    c = counts(JSON.parse(readFileSync(opts.report, 'utf8')));
+    if (!ok && c.failed === 0) c.failed = 1;
+  } catch {
+    /* no report: the failure above stands */
+  }
+  totals.passed += c.passed;
+  totals.failed += c.failed;
+  totals.skipped += c.skipped;
+}
+
+// The desktop app: shell and renderer built (the daemon's web GUI serves this renderer), then Vitest.
+if (step('build: apps/desktop', 'npm', ['run', 'build', '-w', '@tsunagu/desktop'])) totals.passed += 1;
+else totals.failed += 1;
+const vitestReport = join(tmp, 'vitest.json');
+jsonTests(
+  'tests: apps/desktop (Vitest)',
+  'npx',
+  ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${vitestReport}`],
+  { cwd: join(root, 'apps/desktop'), report: vitestReport },
+  (r) => ({
+    passed: r.numPassedTests,
+    failed: r.numFailedTests,
+    skipped: r.numPendingTests + r.numTodoTests,
+  }),
+);
+// End to end: real server and daemons, Debian's Chromium; the Electron project skips without a binary.
+const e2eReport = join(tmp, 'e2e.json');
+jsonTests(
+  'tests: e2e (Playwright)',
+  'npx',
+  ['playwright', 'test'],
+  { cwd: join(root, 'e2e'), report: e2eReport, env: { ...process.env, E2E_JSON: e2eReport } },
+  (r) => ({ passed: r.stats.expected + r.stats.flaky, failed: r.stats.unexpected, skipped: r.stats.skipped }),
+);
+
 rmSync(tmp, { recursive: true, force: true });
 const skipped = totals.skipped ? `, ${totals.skipped} skipped` : '';
 console.log(`\n${totals.passed} passed, ${totals.failed} failed${skipped}`);

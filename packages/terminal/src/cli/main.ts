@@ -234,7 +234,11 @@ export function buildProgram(): Command {
       .option('--accept-from <user...>', 'accept channels and files from these contacts without asking')
       .option('--control <host:port>', 'local control endpoint for the CLI (loopback only)', '127.0.0.1:0')
       .option('--gui <host:port>', 'serve the web GUI here (loopback only), e.g. 127.0.0.1:8384')
-      .option('--gui-root <dir>', "the GUI's files (default: the desktop app's built renderer)"),
+      .option('--gui-root <dir>', "the GUI's files (default: the desktop app's built renderer)")
+      .option(
+        '--channel-address <ip...>',
+        "addresses to accept channels on and offer to peers (default: all of this machine's)",
+      ),
   )
     .description('run the terminal: stay registered, accept channels and files from the contacts you name')
     .action(
@@ -245,6 +249,7 @@ export function buildProgram(): Command {
         control: string;
         gui?: string;
         guiRoot?: string;
+        channelAddress?: string[];
       }) => {
         const profileDir = resolveProfileDir(o.profile);
         const control = loopback(o.control, '--control');
@@ -260,6 +265,9 @@ export function buildProgram(): Command {
           ...(o.acceptFrom ? { acceptFrom: o.acceptFrom } : {}),
           autoAcceptFiles: true,
           ...(o.downloads ? { downloadDir: o.downloads } : {}),
+          ...(o.channelAddress
+            ? { terminal: { channel: { addresses: o.channelAddress, localAddresses: o.channelAddress } } }
+            : {}),
         });
         const web = gui ? await serveGui(host, { root: guiRoot!, profileDir, ...gui }) : undefined;
         const endpoint = await serveControl(host, {

@@ -385,7 +385,7 @@ function statusError(status: number, reason: string, target: string): CallError 
     return new CallError('not-found', `${target}: no such contact, or not one you may reach`, status);
   }
   if (status === 480)
-    return new CallError('unavailable', `${target} is not online (${status} ${reason})`, status);
+    return new CallError('unavailable', `${target} is offline (${status} ${reason})`, status);
   if (status === 408)
     return new CallError('no-answer', `${target} did not answer (${status} ${reason})`, status);
   if (status === 503 && reason === 'Service Unavailable') {

@@ -1,0 +1,146 @@
+import type { ChannelView } from '@tsunagu/protocol';
+import { useAppState, useAppStore, useBridge } from '../../app/context';
+import { EmptyState, ErrorMessage } from '../../components/Notice';
+import { useAction } from '../../components/useAction';
+import {
+  channelStatus,
+  latestChannelOf,
+  peerKey,
+  peerName,
+  selectMyAor,
+  selectSelected,
+} from '../../state/selectors';
+import { selectContact } from '../../state/ui';
+import { TransferSection } from '../transfers/TransferSection';
+
+/**
+ * The channel with the selected contact: its state, and once secure, who is on the other end (as the
+ * server asserted it), the verification code to compare aloud, and the files.
+ *
+ * Test hooks: `data-testid="channel-state"` (e.g. "Secure — verified", "Declined by bob",
+ * "Failed: bob is offline"), `data-testid="verification-code"` ("123 456"), `data-testid="channel-peer"`
+ * (the asserted identity, `sip:bob@example.org`); buttons "Close channel", "Cancel", "Open a secure
+ * channel" / "Try again".
+ */
+export function ChannelPanel() {
+  const peer = useAppState(selectSelected);
+  if (!peer) {
+    return (
+      <EmptyState title="No channel open">
+        Choose a contact to open a secure channel. Files can be sent once it shows “Secure — verified”.
+      </EmptyState>
+    );
+  }
+  return <PeerChannel key={peer} peer={peer} />;
+}
+
+const ACTIVE = new Set(['ringing', 'connecting', 'secure']);
+
+function PeerChannel({ peer }: { peer: string }) {
+  const bridge = useBridge();
+  const store = useAppStore();
+  const channel = useAppState((s) => latestChannelOf(s, peer));
+  const contact = useAppState((s) => s.contacts.find((c) => peerKey(c.aor) === peer));
+  const opening = useAppState((s) => (s.ui.opening?.peer === peer ? s.ui.opening : undefined));
+  const myAor = useAppState(selectMyAor);
+  const close = useAction();
+
+  const name = contact?.user ?? peerName(peer, myAor);
+  const active = channel !== undefined && ACTIVE.has(channel.phase);
+  const status = channelStatus(channel, name);
+  const label = opening?.error
+    ? `Failed: ${opening.error}`
+    : opening && !active
+      ? `Opening a channel to ${name}…`
+      : status.label;
+  const kind = opening?.error ? 'failed' : opening && !active ? 'connecting' : status.kind;
+
+  const open = () => void selectContact(bridge, store, contact?.user ?? name, contact?.aor ?? `sip:${peer}`);
+  const closeChannel = (c: ChannelView) =>
+    void close.run(() => bridge.call('channel.close', { channelId: c.id }));
+
+  return (
+    <section className="channel-panel" aria-labelledby="channel-title">
+      <header className="channel-header">
+        <div>
+          <h2 id="channel-title">{name}</h2>
+          <p className="muted">
+            {peer}
+            {contact ? ` · ${contact.online ? 'online' : 'offline'}` : ''}
+          </p>
+        </div>
+        <p className={`channel-state state-${kind}`} data-testid="channel-state" role="status">
+          {label}
+        </p>
+      </header>
+
+      {channel?.phase === 'secure' ? (
+        <SecureDetails
+          channel={channel}
+          name={name}
+          onClose={() => closeChannel(channel)}
+          busy={close.busy}
+        />
+      ) : null}
+
+      {close.error ? <ErrorMessage onDismiss={close.clear}>{close.error}</ErrorMessage> : null}
+
+      <div className="button-row">
+        {channel &&
+        channel.direction === 'outgoing' &&
+        (channel.phase === 'ringing' || channel.phase === 'connecting') ? (
+          <button type="button" onClick={() => closeChannel(channel)} disabled={close.busy}>
+            Cancel
+          </button>
+        ) : null}
+        {!active && !(opening && !opening.error) ? (
+          <button type="button" className="button-primary" onClick={open}>
+            {channel || opening?.error ? 'Try again' : 'Open a secure channel'}
+          </button>
+        ) : null}
+      </div>
+
+      {channel ? <TransferSection peer={peer} channel={channel} name={name} /> : null}
+    </section>
+  );
+}
+
+function SecureDetails({
+  channel,
+  name,
+  onClose,
+  busy,
+}: {
+  channel: ChannelView;
+  name: string;
+  onClose: () => void;
+  busy: boolean;
+}) {
+  return (
+    <div className="secure-details">
+      <dl className="facts">
+        <dt>Identity confirmed by your server</dt>
+        <dd>
+          <code data-testid="channel-peer">{channel.peer}</code>
+        </dd>
+      </dl>
+      {channel.verificationCode ? (
+        <div className="verification">
+          <p id="verification-hint" className="muted">
+            Verification code — read it aloud with {name}; theirs must be the same:
+          </p>
+          <p
+            className="verification-code"
+            data-testid="verification-code"
+            aria-describedby="verification-hint"
+          >
+            {channel.verificationCode}
+          </p>
+        </div>
+      ) : null}
+      <button type="button" onClick={onClose} disabled={busy}>
+        Close channel
+      </button>
+    </div>
+  );
+}
