@@ -134,13 +134,18 @@ export function defineScenario(launcher: () => Launcher): void {
       await page.getByRole('button', { name: 'Settings' }).click();
       await expect(page.getByTestId('device-info')).toContainText('sip:bob@e2e.tsunagu.test');
       await shot(page, info, 'settings');
+      await page.getByRole('radio', { name: 'Dark' }).check();
+      await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+      await shot(page, info, 'settings-dark');
+      await page.getByRole('radio', { name: 'System' }).check();
       await page.getByRole('button', { name: 'Channel' }).click();
     });
 
-    test('a declined request says declined', async () => {
+    test('a declined request says declined (opened from the keyboard)', async () => {
       await alice.page.getByRole('button', { name: 'Close channel' }).click();
       await expect(channelState(alice.page)).not.toHaveText(/Secure/);
-      await contact(alice.page, 'bob').click();
+      await contact(alice.page, 'bob').focus();
+      await alice.page.keyboard.press('Enter');
       const request = bob.page.getByRole('group', { name: /Channel request from alice/ });
       await request.getByRole('button', { name: 'Decline' }).click();
       await expect(channelState(alice.page)).toHaveText(/declined/i);
@@ -154,6 +159,18 @@ export function defineScenario(launcher: () => Launcher): void {
       await world.startServer();
       await expect(status).toHaveAttribute('data-state', 'registered', { timeout: 60_000 });
       await expect(contact(alice.page, 'bob')).toContainText(/online/i, { timeout: 30_000 });
+    });
+
+    test('"start a server on this computer": a trial server, joined as its first user', async ({}, info) => {
+      const dave = await launcher()(world, 'dave');
+      try {
+        await dave.page.getByRole('button', { name: 'Start a server on this computer' }).click();
+        await expect(dave.page.getByTestId('connection-status')).toHaveAttribute('data-state', 'registered');
+        await expect(dave.page.getByText(/No contacts/)).toBeVisible();
+        await shot(dave.page, info, 'local-server');
+      } finally {
+        await dave.close();
+      }
     });
 
     test('bob offline shows offline, and a click says so', async () => {

@@ -192,7 +192,7 @@ function DeviceFacts({ device, localServer }: { device: DeviceInfo; localServer:
         <dd>
           <time dateTime={device.certificateExpires}>{expires.toLocaleString()}</time>
           {Number.isFinite(days)
-            ? ` (${days >= 0 ? `in ${days} days, renewed automatically` : 'expired'})`
+            ? ` (${days >= 0 ? `in ${days} days` : 'expired'})`
             : ''}
         </dd>
         <dt>Server</dt>
