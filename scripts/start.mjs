@@ -65,7 +65,9 @@ if (!joined) {
     encoding: 'utf8',
   });
   if (r.status === 0) {
-    console.log(`\nTo join as ${me}, paste this invite link into the app:\n\n  ${JSON.parse(r.stdout).link}\n`);
+    console.log(
+      `\nTo join as ${me}, paste this invite link into the app:\n\n  ${JSON.parse(r.stdout).link}\n`,
+    );
   }
 }
 console.log(`Invite others with: node packages/server/bin/tsunagu-server.js invite NAME --data ${data}\n`);
@@ -80,7 +82,8 @@ const electronDist =
       return undefined;
     }
   })();
-const electronExe = electronDist && join(electronDist, process.platform === 'win32' ? 'electron.exe' : 'electron');
+const electronExe =
+  electronDist && join(electronDist, process.platform === 'win32' ? 'electron.exe' : 'electron');
 
 if (electronExe && existsSync(electronExe)) {
   const app = spawn(electronExe, [join(root, 'apps/desktop')], {
@@ -100,8 +103,11 @@ if (electronExe && existsSync(electronExe)) {
   );
   const link = JSON.parse(readFileSync(join(profile, 'daemon.json'), 'utf8')).gui;
   console.log(`\nOpen the app: ${link}\n(the link carries this run's access token; keep it to yourself)\n`);
-  const opener = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
+  const opener =
+    process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
   if (process.platform !== 'linux' || process.env.DISPLAY || process.env.WAYLAND_DISPLAY) {
-    spawn(opener, [link], { stdio: 'ignore', detached: true }).on('error', () => undefined).unref();
+    spawn(opener, [link], { stdio: 'ignore', detached: true })
+      .on('error', () => undefined)
+      .unref();
   }
 }

@@ -191,9 +191,7 @@ function DeviceFacts({ device, localServer }: { device: DeviceInfo; localServer:
         <dt>Certificate expires</dt>
         <dd>
           <time dateTime={device.certificateExpires}>{expires.toLocaleString()}</time>
-          {Number.isFinite(days)
-            ? ` (${days >= 0 ? `in ${days} days` : 'expired'})`
-            : ''}
+          {Number.isFinite(days) ? ` (${days >= 0 ? `in ${days} days` : 'expired'})` : ''}
         </dd>
         <dt>Server</dt>
         <dd>
