@@ -14,14 +14,14 @@
  *    interleaved in the same run, its floor: the same open through alice's daemon's control endpoint
  *    (`channel.open` → the `channel` event with phase 'secure'), without the page.
  *
- *   node --conditions=tsunagu-source --import tsx bench/ui.ts [--cold 12] [--reloads 12] [--opens 30]
+ *   node --conditions=tsunagu-source --import tsx bench/ui.ts [--cold 20] [--reloads 20] [--opens 50]
  *
  * Needs `npx tsc -b` and `npm run build -w @tsunagu/desktop` first (the CLIs and the renderer), and
  * Chromium at /usr/bin/chromium (or CHROMIUM=path). Page-side moments are taken inside the page
  * (MutationObserver, `performance.now()`), so Playwright's polling adds nothing; when a figure spans
  * Node and the page, both sides use `performance.timeOrigin + performance.now()` (the same wall clock).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import type { TerminalEvent } from '../packages/protocol/src/index.js';
@@ -35,9 +35,9 @@ const opt = (name: string, def: number) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : def;
 };
-const COLD = opt('cold', 12);
-const RELOADS = opt('reloads', 12);
-const OPENS = opt('opens', 30);
+const COLD = opt('cold', 20);
+const RELOADS = opt('reloads', 20);
+const OPENS = opt('opens', 50);
 /** Runs of each kind done first and left out of the figures. */
 const WARMUP = opt('warmup', 2);
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -91,22 +91,36 @@ const isChannel =
   (pred: (c: Extract<TerminalEvent, { type: 'channel' }>['data']) => boolean) => (e: TerminalEvent) =>
     e.type === 'channel' && pred(e.data);
 
+const channelEnded = (api: Api) =>
+  nextEvent(
+    api,
+    isChannel((c) => c.phase === 'ended'),
+    10_000,
+  );
+
 const world = await World.create();
 let browser: Browser | undefined;
 const contexts = new Set<BrowserContext>();
 const apis: Api[] = [];
-let cleaning: Promise<void> | undefined;
-function cleanUp(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const a of apis) a.close();
-    for (const c of contexts) await c.close().catch(() => undefined);
-    await browser?.close().catch(() => undefined);
-    await world.close();
-  })();
-  return cleaning;
+async function cleanUp(): Promise<void> {
+  for (const a of apis) a.close();
+  for (const c of contexts) await c.close().catch(() => undefined);
+  await browser?.close().catch(() => undefined);
+  await world.close();
 }
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => void cleanUp().finally(() => process.exit(130)));
+
+// A signal stops the bench between two runs (nothing half-started is left behind); a second one at once.
+class Interrupted extends Error {}
+let interrupted: string | undefined;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    if (interrupted) process.exit(130);
+    interrupted = signal;
+    console.error(`${signal}: stopping after this run, then cleaning up`);
+  });
+}
+function checkInterrupted(): void {
+  if (interrupted) throw new Interrupted(interrupted);
 }
 
 async function newContext(): Promise<BrowserContext> {
@@ -131,7 +145,10 @@ async function coldStart(): Promise<{ spawn: number; page: number; total: number
   await page.goto(daemon.link);
   const shown = await contactOnlineAt(page);
   const total = shown - t0;
-  await contact(page, 'bob').filter({ hasText: /online/i }).waitFor(); // the same, as the e2e test sees it
+  // The same, as the end-to-end test sees it (not timed).
+  await contact(page, 'bob')
+    .filter({ hasText: /online/i })
+    .waitFor();
   await closeContext(context);
   await daemon.stop();
   return { spawn: t1 - t0, page: shown - t1, total };
@@ -160,7 +177,10 @@ async function uiOpen(page: Page, bob: Api): Promise<number> {
     const w = window as unknown as { __open?: Promise<number> };
     w.__open = new Promise<number>((resolve, reject) => {
       let clicked: number | undefined;
-      document.addEventListener('click', () => (clicked ??= performance.now()), { capture: true, once: true });
+      document.addEventListener('click', () => (clicked ??= performance.now()), {
+        capture: true,
+        once: true,
+      });
       const observer = new MutationObserver(() => {
         if (clicked === undefined) return;
         const state = document.querySelector('[data-testid="channel-state"]')?.textContent ?? '';
@@ -179,7 +199,7 @@ async function uiOpen(page: Page, bob: Api): Promise<number> {
   });
   await contact(page, 'bob').click();
   const ms = await page.evaluate(() => (window as unknown as { __open: Promise<number> }).__open);
-  const ended = nextEvent(bob, isChannel((c) => c.phase === 'ended'), 10_000);
+  const ended = channelEnded(bob);
   await page.getByRole('button', { name: 'Close channel' }).click();
   await channelStateIs(page, false);
   await ended;
@@ -198,7 +218,7 @@ async function apiOpen(alice: Api, bob: Api): Promise<number> {
   const e = await secure;
   const ms = performance.now() - t0;
   if (e.type !== 'channel' || e.data.id !== channelId) throw new Error('a secure event for another channel');
-  const ended = nextEvent(bob, isChannel((c) => c.phase === 'ended'), 10_000);
+  const ended = channelEnded(bob);
   await alice.call('channel.close', { channelId });
   await ended;
   return ms;
@@ -213,9 +233,14 @@ try {
   const bob = await connectControl(daemonInfo(bobDaemon));
   apis.push(bob);
   await registered(bob);
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM} (set CHROMIUM=path)`);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
+    // The signal handlers above close it properly (Playwright's own would kill it and leave its profile).
+    handleSIGINT: false,
+    handleSIGTERM: false,
+    handleSIGHUP: false,
     args: [
       '--no-sandbox',
       '--disable-gpu',
@@ -227,6 +252,7 @@ try {
 
   const cold: { spawn: number; page: number; total: number }[] = [];
   for (let i = 0; i < WARMUP + COLD; i++) {
+    checkInterrupted();
     const r = await coldStart();
     if (i >= WARMUP) cold.push(r);
   }
@@ -243,6 +269,7 @@ try {
 
   const reload: number[] = [];
   for (let i = 0; i < WARMUP + RELOADS; i++) {
+    checkInterrupted();
     const ms = await warmReload(page);
     if (i >= WARMUP) reload.push(ms);
   }
@@ -251,6 +278,7 @@ try {
   const ui: number[] = [];
   const api: number[] = [];
   for (let i = 0; i < WARMUP + OPENS; i++) {
+    checkInterrupted();
     const u = await uiOpen(page, bob);
     const a = await apiOpen(alice, bob);
     if (i >= WARMUP) {
@@ -299,6 +327,9 @@ try {
       api: a,
     }),
   );
+} catch (e) {
+  if (!(e instanceof Interrupted)) throw e;
+  process.exitCode = 130;
 } finally {
   await cleanUp();
 }
