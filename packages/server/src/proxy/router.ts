@@ -1,4 +1,5 @@
 import {
+  dropHeaderValues,
   header,
   headerValues,
   shiftHeaderValue,
@@ -191,16 +192,18 @@ export class Router {
    */
   #ourRoute(req: SipRequest): string | undefined {
     let flow: string | undefined;
-    for (;;) {
-      const top = headerValues(req, 'Route')[0];
-      const uri = top ? parseUri(parseNameAddr(top)?.uri ?? '') : undefined;
-      if (!uri) return flow;
+    let ours = 0;
+    for (const route of headerValues(req, 'Route')) {
+      const uri = parseUri(parseNameAddr(route)?.uri ?? '');
+      if (!uri) break;
       const f = uri.params[FLOW_PARAM];
       // Our Record-Route carries the flow pair (its random ids are checked against the sender below).
-      if (typeof f !== 'string' && !this.ctx.localHosts.has(uri.host)) return flow;
-      shiftHeaderValue(req, 'Route');
+      if (typeof f !== 'string' && !this.ctx.localHosts.has(uri.host)) break;
+      ours++;
       if (typeof f === 'string') flow = f;
     }
+    if (ours > 0) dropHeaderValues(req, 'Route', ours);
+    return flow;
   }
 
   /**

@@ -5,6 +5,7 @@ import {
   appendHeader,
   cloneMessage,
   cseq,
+  dropHeaderValues,
   hasHeader,
   header,
   headerInstances,
@@ -171,6 +172,25 @@ test('shiftHeaderValue: takes the topmost element of a possibly comma-joined hea
   const e = msg([['Route', ' , ']]);
   assert.equal(shiftHeaderValue(e, 'Route'), undefined);
   assert.deepEqual(e.headers, []);
+});
+
+test('dropHeaderValues: removes the topmost elements across instances, as repeated shifts would', () => {
+  const headers: [string, string][] = [
+    ['Route', '<sip:a;lr>, <sip:b;lr>'],
+    ['To', 't'],
+    ['Route', '<sip:c;lr>,<sip:d;lr>, <sip:e;lr>'],
+    ['Route', '<sip:f;lr>'],
+  ];
+  for (let count = 0; count <= 7; count++) {
+    const dropped = msg(headers);
+    dropHeaderValues(dropped, 'route', count);
+    const shifted = msg(headers);
+    for (let i = 0; i < count; i++) shiftHeaderValue(shifted, 'Route');
+    assert.deepEqual(names(dropped), names(shifted), `count ${count}`);
+  }
+  const m = msg(headers);
+  dropHeaderValues(m, 'Route', 3);
+  assert.deepEqual(names(m), ['To: t', 'Route: <sip:d;lr>, <sip:e;lr>', 'Route: <sip:f;lr>']);
 });
 
 test('cseq: number and method (methods are case-sensitive)', () => {
