@@ -23,7 +23,7 @@ export interface ServerTransaction {
   final: SipResponse | undefined;
   /** Set by whoever handles the request; called when a matching CANCEL arrives. */
   onCancel?: () => void;
-  /** Called when the ACK for a non-2xx final response arrives (ends an INVITE transaction). */
+  /** When the sweep forgets it; an INVITE answered with a non-2xx waits this long for its ACK. */
   expiresAt: number;
 }
 
@@ -108,6 +108,8 @@ export interface ClientTransaction {
   /** No final response in time, or (`flowFailed`) the connection died under the request. */
   onTimeout(flowFailed: boolean): void;
   timer: NodeJS.Timeout | undefined;
+  /** Removes this transaction's close listener from its connection. */
+  offClose: () => void;
 }
 
 /** A CANCEL shares its INVITE's branch, so the method is part of the key. */
@@ -137,16 +139,13 @@ export class ClientTransactions {
       state: 'calling',
       ...handlers,
       timer: undefined,
+      offClose: () => undefined,
     };
     const key = clientKey(branch, request.method);
     this.#map.set(key, tx);
-    tx.timer = setTimeout(() => {
-      this.#map.delete(key);
-      if (tx.state !== 'completed') tx.onTimeout(false);
-    }, timeoutMs);
-    tx.timer.unref?.();
+    this.#arm(tx, timeoutMs);
     // A connection that dies under a pending request is as good as a timeout, but immediate.
-    conn.onClose(() => {
+    tx.offClose = conn.onClose(() => {
       if (this.#map.get(key) === tx) {
         this.finish(tx);
         tx.onTimeout(true);
@@ -172,14 +171,20 @@ export class ClientTransactions {
   finish(tx: ClientTransaction): void {
     tx.state = 'completed';
     clearTimeout(tx.timer);
+    tx.offClose();
     this.#map.delete(clientKey(tx.branch, tx.method));
   }
 
   /** Restarts the timeout (used while a callee rings: Timer C, RFC 3261 §16.6). */
   extend(tx: ClientTransaction, ms: number): void {
+    this.#arm(tx, ms);
+  }
+
+  #arm(tx: ClientTransaction, ms: number): void {
     clearTimeout(tx.timer);
     tx.timer = setTimeout(() => {
       this.#map.delete(clientKey(tx.branch, tx.method));
+      tx.offClose();
       if (tx.state !== 'completed') tx.onTimeout(false);
     }, ms);
     tx.timer.unref?.();

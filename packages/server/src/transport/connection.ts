@@ -30,7 +30,12 @@ export interface Connection {
   readonly closed: boolean;
   send(msg: SipMessage): void;
   close(reason: string): void;
-  onClose(listener: (reason: string) => void): void;
+  /**
+   * Calls `listener` once the connection closes (at once if it is closed already). Returns a function
+   * that removes it: whatever lives shorter than the connection (a transaction) must call it, or a
+   * long-lived flow would collect a listener per request it ever carried.
+   */
+  onClose(listener: (reason: string) => void): () => void;
   /**
    * Lets the peer stay silent this long before the connection counts as dead (never less than the
    * idle timeout). For registrations from clients that send no RFC 5626 keepalives.
@@ -88,7 +93,7 @@ export abstract class BaseConnection implements Connection {
   readonly id = newConnectionId();
   identity: Identity | undefined;
   #closed = false;
-  #listeners: ((reason: string) => void)[] = [];
+  readonly #listeners = new Set<(reason: string) => void>();
   abstract readonly transport: 'TLS' | 'WSS';
   abstract readonly remote: Endpoint;
   abstract readonly local: Endpoint;
@@ -120,12 +125,20 @@ export abstract class BaseConnection implements Connection {
     if (this.#closed) return;
     this.#closed = true;
     this.destroy();
-    for (const l of this.#listeners.splice(0)) l(reason);
+    const listeners = [...this.#listeners];
+    this.#listeners.clear();
+    for (const l of listeners) l(reason);
   }
 
-  onClose(listener: (reason: string) => void): void {
-    if (this.#closed) listener('closed');
-    else this.#listeners.push(listener);
+  onClose(listener: (reason: string) => void): () => void {
+    if (this.#closed) {
+      listener('closed');
+      return () => undefined;
+    }
+    // A fresh entry per call: one function added twice is still called twice.
+    const entry = (reason: string) => listener(reason);
+    this.#listeners.add(entry);
+    return () => this.#listeners.delete(entry);
   }
 }
 

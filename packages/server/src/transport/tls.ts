@@ -29,15 +29,22 @@ class TlsConnection extends BaseConnection {
 
   /** False until the first message: a shorter deadline applies before it. */
   started = false;
+  /**
+   * The first-message deadline. A deadline, not an inactivity timer: bytes trickled one at a time or
+   * CRLF keepalives must not let a peer that never sends a message hold a connection slot.
+   */
+  #firstMessage: NodeJS.Timeout | undefined;
 
   constructor(
     readonly socket: tls.TLSSocket,
     private readonly maxQueuedBytes: number,
     idleTimeoutMs: number,
+    firstMessageTimeoutMs: number,
   ) {
     super(idleTimeoutMs);
     this.remote = { address: plainAddress(socket.remoteAddress), port: socket.remotePort ?? 0 };
     this.local = { address: plainAddress(socket.localAddress), port: socket.localPort ?? 0 };
+    this.#firstMessage = setTimeout(() => this.close('no message before timeout'), firstMessageTimeoutMs);
   }
 
   send(msg: SipMessage): void {
@@ -52,6 +59,7 @@ class TlsConnection extends BaseConnection {
   }
 
   protected destroy(): void {
+    clearTimeout(this.#firstMessage);
     this.socket.destroy();
   }
 
@@ -62,6 +70,7 @@ class TlsConnection extends BaseConnection {
   /** The first complete message arrived: from now on the idle timeout applies. */
   start(): void {
     this.started = true;
+    clearTimeout(this.#firstMessage);
     this.rearm();
   }
 }
@@ -69,7 +78,6 @@ class TlsConnection extends BaseConnection {
 export interface TlsListener {
   address: Endpoint;
   close(): Promise<void>;
-  connections(): number;
 }
 
 /**
@@ -110,14 +118,18 @@ export async function listenTls(
   server.on('secureConnection', (socket) => {
     // Signalling is small request/response messages: Nagle's algorithm would add delayed-ACK stalls.
     socket.setNoDelay(true);
-    const conn = new TlsConnection(socket, limits.maxQueuedBytes, limits.idleTimeoutMs);
+    const conn = new TlsConnection(
+      socket,
+      limits.maxQueuedBytes,
+      limits.idleTimeoutMs,
+      limits.firstMessageTimeoutMs,
+    );
     live.add(conn);
     const clog = log.child({ conn: conn.id, remote: `${conn.remote.address}:${conn.remote.port}` });
     clog.debug({ protocol: socket.getProtocol() }, 'connection open');
     const framer = new SipFramer();
-    // Until the first message a short deadline applies, so idle sockets cannot hold slots.
-    socket.setTimeout(limits.firstMessageTimeoutMs);
-    socket.on('timeout', () => conn.close(conn.started ? 'idle timeout' : 'no message before timeout'));
+    // The silence timer runs from the first message on (conn.start); before it, the deadline applies.
+    socket.on('timeout', () => conn.close('idle timeout'));
     socket.on('error', (err) => conn.close(`socket error: ${err.message}`));
     socket.on('close', () => conn.close('closed by peer'));
     conn.onClose((reason) => {
@@ -146,7 +158,6 @@ export async function listenTls(
   const address = await bind(server, host, port);
   return {
     address,
-    connections: () => live.size,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -67,7 +67,6 @@ export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
 export interface WssListener {
   address: Endpoint;
   close(): Promise<void>;
-  connections(): number;
 }
 
 /**
@@ -142,7 +141,6 @@ export async function listenWss(
   const address = await bind(server, host, port);
   return {
     address,
-    connections: () => live.size,
     close: () =>
       new Promise<void>((resolve) => {
         for (const c of [...live]) c.close('server shutting down');
