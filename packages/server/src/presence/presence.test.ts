@@ -114,3 +114,34 @@ test('presence of an allowed user in PIDF, refresh and unsubscribe in the dialog
   alice.close();
   dave.close();
 });
+
+test('a subscription refreshed from a new connection moves to it: it ends with that one, not the old', async () => {
+  const before = t.server.presence.size;
+  const old = await t.client('alice');
+  await old.register();
+  const req = old.build('SUBSCRIBE', `sip:dave@${t.domain}`, {
+    headers: [
+      { name: 'Event', value: 'presence' },
+      { name: 'Expires', value: '120' },
+    ],
+  });
+  const ok = await old.sendRequest(req);
+  assert.equal(ok.status, 200);
+  await old.nextRequest('NOTIFY');
+
+  // The terminal's network changed: it registers on a new connection and refreshes the dialog there.
+  const fresh = await t.client('alice');
+  await fresh.register();
+  const d = old.dialogFrom(req, ok);
+  d.remoteTarget = /<([^>]+)>/.exec(header(ok, 'Contact')!)![1]!;
+  const refresh = old.inDialog(d, 'SUBSCRIBE');
+  refresh.headers.push({ name: 'Event', value: 'presence' }, { name: 'Expires', value: '120' });
+  assert.equal((await fresh.sendRequest(refresh)).status, 200);
+  await fresh.nextRequest('NOTIFY');
+
+  old.close();
+  await t.until(() => t.server.context.location.bindings('alice').length === 1, 'the old flow to be gone');
+  assert.equal(t.server.presence.size, before + 1, 'the old connection closing did not end it');
+  fresh.close();
+  await t.until(() => t.server.presence.size === before, 'the subscription to end with its new flow');
+});

@@ -43,6 +43,8 @@ interface Subscription {
   cseq: number;
   expiresAt: number;
   lastBody: string | undefined;
+  /** Removes the close listener that drops this subscription with its connection. */
+  offClose: () => void;
 }
 
 /** Subscriptions this server answers itself (it is the notifier), keyed by Call-ID and our tag. */
@@ -83,7 +85,12 @@ export class Presence {
       typeof toTag === 'string' ? this.#subs.get(`${header(req, 'Call-ID')}|${toTag}`) : undefined;
     if (existing) {
       if (existing.conn !== conn && existing.subscriber !== identity.user) return reply(403);
-      existing.conn = conn;
+      if (existing.conn !== conn) {
+        // The subscription follows its subscriber to the new flow, and ends with that one.
+        existing.offClose();
+        existing.conn = conn;
+        existing.offClose = conn.onClose(() => this.#drop(existing));
+      }
       existing.expiresAt = Date.now() + expires * 1000;
       reply(200, [{ name: 'Expires', value: String(expires) }, this.#contact()], existing.localTag);
       this.#notify(existing, expires === 0 ? 'timeout' : undefined, true);
@@ -125,6 +132,7 @@ export class Presence {
       cseq: 0,
       expiresAt: Date.now() + expires * 1000,
       lastBody: undefined,
+      offClose: () => undefined,
     };
     reply(200, [{ name: 'Expires', value: String(expires) }, this.#contact()], localTag);
     if (expires === 0) {
@@ -132,7 +140,7 @@ export class Presence {
       return;
     }
     this.#subs.set(sub.key, sub);
-    conn.onClose(() => this.#drop(sub));
+    sub.offClose = conn.onClose(() => this.#drop(sub));
     this.#notify(sub, undefined, true);
   }
 
@@ -238,5 +246,6 @@ export class Presence {
 
   #drop(sub: Subscription): void {
     this.#subs.delete(sub.key);
+    sub.offClose();
   }
 }
