@@ -135,7 +135,6 @@ export class Invites {
       const token = randomBytes(32).toString('base64url');
       const expiresAt = now + ttlMs;
       const { lastInsertRowid } = this.q.insert.run(name, tokenHash(token), now, expiresAt);
-      this.ctx.changed();
       return { token, expiresAt, invite: toInvite(this.q.byId.get(lastInsertRowid)!, now) };
     });
   }
@@ -164,7 +163,8 @@ export class Invites {
     if (row && outcome !== 'ok' && outcome !== 'unknown') this.q.markFailure.run(outcome, now, row.id);
     this.q.attempt.run(now, claimed, row?.id ?? null, outcome);
     this.q.pruneAttempts.run(KEEP_ATTEMPTS);
-    this.ctx.changed();
+    // Not ctx.changed(): no cache holds invites, and every redemption attempt (unauthenticated, from
+    // the network) would otherwise make a running server reload its policy and caches.
     return row ? { outcome, invite: toInvite(this.q.byId.get(row.id)!, now) } : { outcome };
   }
 

@@ -517,6 +517,12 @@ describe('changeCounter', () => {
       assert.notEqual(c3, c2, 'a new device counts');
       store.devices.touch('bob', 'urn:uuid:1', { address: 'h:2' });
       assert.equal(store.changeCounter(), c3, 'a last-seen update does not');
+      store.invites.redeem('bob', 'no-such-token');
+      assert.equal(
+        store.changeCounter(),
+        c3,
+        'nor does an invite redemption attempt (nothing caches invites)',
+      );
       assert.equal(other.users.get('bob')?.name, 'bob');
     } finally {
       other.close();

@@ -116,9 +116,9 @@ export class Store {
   /**
    * A number that changes whenever the database changed in a way a cache may care about: commits by
    * any OTHER connection or process (`PRAGMA data_version`, e.g. the admin CLI while the server runs),
-   * plus changes made through this Store (users, devices added or removed, invites, groups, rules,
-   * settings — but not the last-seen updates of `devices.touch`). Costs one tiny query; compare it
-   * with the previous value before using cached data.
+   * plus changes made through this Store (users, devices added or removed, groups, rules, settings —
+   * but not invites, which nothing caches, nor the last-seen updates of `devices.touch`). Costs one
+   * tiny query; compare it with the previous value before using cached data.
    */
   changeCounter(): number {
     return this.dataVersion.get()! + this.localChanges;
