@@ -2,28 +2,32 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
 
-/**
- * Paths pino blanks out wherever they appear in a log object. Code should not log these at all;
- * this is the second line of defence.
- */
-export const REDACT_PATHS = [
+/** Keys whose values are secrets: credentials, invite tokens and links, keys, SIP/HTTP credentials headers. */
+const SECRET_KEYS = [
   'password',
   'secret',
   'token',
-  'nonce',
+  'link',
   'response',
   'ha1',
   'key',
   'privateKey',
   'authorization',
-  '*.password',
-  '*.secret',
-  '*.token',
-  '*.response',
-  '*.ha1',
-  '*.key',
-  '*.privateKey',
-  '*.authorization',
+  'Authorization',
+  '["proxy-authorization"]',
+  '["Proxy-Authorization"]',
+];
+
+/**
+ * Paths pino blanks out wherever they appear in a log object: the keys above at the top level and one
+ * level down, and the Authorization header of a logged HTTP request. Code should not log these at all;
+ * this is the second line of defence.
+ */
+const REDACT_PATHS = [
+  'nonce',
+  ...SECRET_KEYS,
+  ...SECRET_KEYS.map((k) => (k.startsWith('[') ? `*${k}` : `*.${k}`)),
+  '*.headers.authorization',
 ];
 
 /** One structured logger per process, passed down; modules take child loggers with a `module` field. */

@@ -2,10 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { initDataDir } from '../cli/init.js';
 import { dataPaths } from '../config/index.js';
-import { REDACT_PATHS } from '../log/logger.js';
+import { createLogger } from '../log/logger.js';
 import { openStore, type Store } from '../store/index.js';
 import { startServer, type RunningServer, type ServerOptions } from '../server.js';
 import { SipTestClient, type ClientOptions } from './sip-client.js';
@@ -75,7 +74,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
       cb();
     },
   });
-  const logger = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink);
+  const logger = createLogger('debug', sink); // the production logger, redaction included
   const server = await startServer({
     dataDir,
     sip: { host: '127.0.0.1', port: 0 },
