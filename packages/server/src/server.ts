@@ -65,11 +65,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   // Caches of what the SIP hot path reads, dropped whenever the database changes.
   let policy: ReachPolicy = loadPolicy(store, config);
-  let userNames: string[] | undefined;
+  let userNames: { list: string[]; set: Set<string> } | undefined;
+  const userIndex = () => {
+    if (!userNames) {
+      const list = store.users.list().map((u) => u.name);
+      userNames = { list, set: new Set(list) };
+    }
+    return userNames;
+  };
   const deviceCache = new Map<string, { id: string; name: string; instance: string | undefined }[]>();
   const directory: Directory = {
-    userExists: (user) => (userNames ??= store.users.list().map((u) => u.name)).includes(user),
-    users: () => (userNames ??= store.users.list().map((u) => u.name)),
+    // A Set: every proxied request asks, and a reload asks once per authenticated connection.
+    userExists: (user) => userIndex().set.has(user),
+    users: () => userIndex().list,
     devices: (user) => {
       let list = deviceCache.get(user);
       if (!list) {

@@ -117,14 +117,15 @@ export function registerPolicy(program: Command): void {
       .description('may SRC reach DST? (and which rule decides)'),
   ).action(async (src: string, dst: string, opts: DataOptions) => {
     await withData(opts, ({ store, config }) => {
-      const d = loadPolicy(store, config).explain(src, dst);
+      const policy = loadPolicy(store, config);
+      const d = policy.explain(src, dst);
       const why =
         d.reason === 'self'
           ? 'a user always reaches itself'
           : d.reason === 'deny-rule' || d.reason === 'allow-rule'
             ? `rule ${d.rule}`
             : d.reason === 'default'
-              ? `no rule matches; default ${loadPolicy(store, config).defaultAction}`
+              ? `no rule matches; default ${policy.defaultAction}`
               : 'not a valid address';
       out(`${src} -> ${dst}: ${d.allowed ? 'allowed' : 'denied'} (${why})`);
     });

@@ -89,14 +89,6 @@ function startBaresip(commands: string[]): { child: ChildProcess; output: () => 
   return { child, output: () => out };
 }
 
-async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 test(
   'baresip registers over TLS with digest, and its call is routed to a registered terminal',
   { skip: missing },
@@ -104,7 +96,11 @@ test(
     const bob = await t.client('bob');
     assert.equal((await bob.register()).status, 200);
     const b = startBaresip([`/dial sip:bob@${t.domain}`]);
-    await until('baresip to register', () => t.server.context.location.bindings('legacy').length === 1);
+    await t.until(
+      () => t.server.context.location.bindings('legacy').length === 1,
+      'baresip to register',
+      10_000,
+    );
     const binding = t.server.context.location.bindings('legacy')[0]!;
     assert.equal(binding.conn.transport, 'TLS');
 

@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import type { Config, PolicyDefault } from '../config/config.js';
 import type { StoredRule, RuleAction } from '../store/rules.js';
 import type { Store } from '../store/store.js';
@@ -92,41 +91,4 @@ export function readPolicyModel(store: Store, config: Pick<Config, 'policyDefaul
 /** Builds the Policy from the database. Throws a PolicyError if the stored policy is invalid. */
 export function loadPolicy(store: Store, config: Pick<Config, 'domain' | 'policyDefault'>): Policy {
   return Policy.compile(readPolicyModel(store, config), { localDomain: config.domain });
-}
-
-/**
- * The current policy of a running server, reloaded without restart when the database changed
- * (another process such as the admin CLI, or this process through the same Store): `current()`
- * costs one `PRAGMA data_version` when nothing changed. If a reload fails (a hand-edited, invalid
- * database) the previous policy stays in force and the error is logged.
- */
-export class LivePolicy {
-  private policy: Policy;
-  private seen: number;
-
-  constructor(
-    private readonly store: Store,
-    private readonly config: Pick<Config, 'domain' | 'policyDefault'>,
-    private readonly logger?: Logger,
-  ) {
-    this.seen = store.changeCounter();
-    this.policy = loadPolicy(store, config);
-  }
-
-  current(): Policy {
-    const now = this.store.changeCounter();
-    if (now !== this.seen) {
-      this.seen = now;
-      try {
-        this.policy = loadPolicy(this.store, this.config);
-        this.logger?.debug({ default: this.policy.defaultAction }, 'policy reloaded');
-      } catch (e) {
-        this.logger?.error(
-          { err: (e as Error).message },
-          'policy reload failed; keeping the previous policy',
-        );
-      }
-    }
-    return this.policy;
-  }
 }

@@ -7,7 +7,7 @@ import { parseConfig } from '../config/config.js';
 import type { Config } from '../config/config.js';
 import { openStore } from '../store/store.js';
 import type { Store } from '../store/store.js';
-import { LivePolicy, addGroupMembers, addRule, loadPolicy, rulesNamingUser } from './admin.js';
+import { addGroupMembers, addRule, loadPolicy, rulesNamingUser } from './admin.js';
 import { PolicyError } from './errors.js';
 import { applyPolicy, exportPolicy, parsePolicyFile, readPolicyFile } from './file.js';
 import { Policy, parseAor } from './policy.js';
@@ -355,20 +355,5 @@ describe('policy in the store', () => {
       created: true,
       added: ['bob'],
     });
-  });
-  it('LivePolicy reloads when another connection changes the policy', () => {
-    const live = new LivePolicy(store, config);
-    const first = live.current();
-    assert.equal(live.current(), first, 'cached while nothing changes');
-    assert.equal(first.canReach('alice', 'bob'), true);
-    const admin = openStore(path.join(dir, 'tsunagu.db'), { create: false });
-    try {
-      addRule(admin, config, 'deny', 'alice', 'bob');
-    } finally {
-      admin.close();
-    }
-    assert.equal(live.current().canReach('alice', 'bob'), false);
-    store.settings.setPolicyDefault('deny-all');
-    assert.equal(live.current().canReach('carol', 'dave'), false, 'own changes too');
   });
 });
