@@ -28,6 +28,7 @@ import {
   type ChannelSetupOptions,
 } from '../packages/terminal/src/channel/index.js';
 import { testDevices } from '../packages/terminal/src/channel/testing.js';
+import { numberOption, stats } from './stats.js';
 
 export interface ChannelSetupRun {
   offerer: ChannelSetupOptions;
@@ -98,36 +99,9 @@ export async function bareTlsOnce(run: BareTlsRun): Promise<number> {
   return ms;
 }
 
-export interface Stats {
-  n: number;
-  p50: number;
-  p95: number;
-  mean: number;
-  min: number;
-  max: number;
-}
-
-export function stats(samples: readonly number[]): Stats {
-  const s = [...samples].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!;
-  return {
-    n: s.length,
-    p50: q(0.5),
-    p95: q(0.95),
-    mean: s.reduce((a, b) => a + b, 0) / s.length,
-    min: s[0]!,
-    max: s.at(-1)!,
-  };
-}
-
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const opt = (name: string, def: number) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? Number(args[i + 1]) : def;
-  };
-  const opens = opt('opens', 100);
-  const warmup = opt('warmup', 10);
+  const opens = numberOption('opens', 100);
+  const warmup = numberOption('warmup', 10);
   const { devices, cleanup } = await testDevices('offerer', 'answerer');
   const [a, b] = devices as [(typeof devices)[0], (typeof devices)[0]];
   const common = { addresses: ['127.0.0.1'], localAddresses: ['127.0.0.1'] };

@@ -17,9 +17,9 @@ import { createPrivateKey, generateKeyPair, generateKeyPairSync, sign } from 'no
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
+import { numberOption, stats } from './stats.js';
 
-const args = process.argv.slice(2);
-const N = Number(args[args.indexOf('--n') + 1] || 30) || 30;
+const N = numberOption('n', 30);
 const generateAsync = promisify(generateKeyPair);
 
 async function measure(name: string, fn: () => unknown): Promise<void> {
@@ -33,10 +33,9 @@ async function measure(name: string, fn: () => unknown): Promise<void> {
     await new Promise((r) => setImmediate(r)); // let the delay monitor see each run apart
   }
   h.disable();
-  times.sort((a, b) => a - b);
-  const q = (p: number) => times[Math.min(N - 1, Math.ceil(p * N) - 1)]!;
+  const { p50, p95 } = stats(times);
   console.log(
-    `${name.padEnd(48)} median ${q(0.5).toFixed(1).padStart(6)} ms  p95 ${q(0.95).toFixed(1).padStart(6)} ms  ` +
+    `${name.padEnd(48)} median ${p50.toFixed(1).padStart(6)} ms  p95 ${p95.toFixed(1).padStart(6)} ms  ` +
       `event loop blocked ≤ ${(h.max / 1e6).toFixed(1).padStart(6)} ms`,
   );
 }

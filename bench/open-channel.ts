@@ -18,15 +18,11 @@ import { enrolledTerminal } from '../packages/terminal/src/core/testing.js';
 import type { Terminal } from '../packages/terminal/src/core/terminal.js';
 import { channelCredentials } from '../packages/terminal/src/channel/index.js';
 import type { Profile } from '../packages/terminal/src/identity/index.js';
-import { bareTlsOnce, stats } from './channel-setup.js';
+import { bareTlsOnce } from './channel-setup.js';
+import { numberOption, stats } from './stats.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: number) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
-const OPENS = opt('opens', 100);
-const WARMUP = opt('warmup', 10);
+const OPENS = numberOption('opens', 100);
+const WARMUP = numberOption('warmup', 10);
 
 const t: TestServer = await startTestServer();
 const dir = await mkdtemp(join(tmpdir(), 'tsunagu-open-'));

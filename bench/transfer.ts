@@ -17,14 +17,15 @@
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { connect, createServer } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
-import { TransferSession } from '../packages/terminal/src/transfer/index.js';
+import { TransferSession, type IncomingTransfer } from '../packages/terminal/src/transfer/index.js';
 import { randomFile, selfSigned, sha256File } from '../packages/terminal/src/transfer/testing.js';
+import { numberOption } from './stats.js';
 
 type Mode = 'ours' | 'raw';
 interface Result {
@@ -71,9 +72,7 @@ async function receiver(mode: Mode, dir: string, certDir: string): Promise<void>
     bytes = out.bytesWritten;
   } else {
     const session = new TransferSession(socket, { downloadDir: join(dir, 'ours'), autoAccept: true });
-    const t = await new Promise<import('../packages/terminal/src/transfer/index.js').IncomingTransfer>((r) =>
-      session.once('incoming', r),
-    );
+    const t = await new Promise<IncomingTransfer>((r) => session.once('incoming', r));
     const outcome = await t.done;
     if (outcome.status !== 'verified') throw new Error(`receiver: ${JSON.stringify(outcome)}`);
     bytes = t.size;
@@ -146,7 +145,7 @@ async function round(
 ): Promise<{ recv: Result; send: Result }> {
   const out = await mkdtemp(join(dir, `${mode}-`));
   const r = child(['receiver', mode, out, certDir]);
-  const port = (await message<{ port: number } | number>(r, 'port')) as number;
+  const port = await message<number>(r, 'port');
   const s = child(['sender', mode, file, String(port), certDir]);
   const [recv, sent] = await Promise.all([message<Result>(r, 'result'), message<Result>(s, 'result')]);
   r.kill();
@@ -165,22 +164,15 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 const mbps = (r: Result): string => (r.bytes / r.seconds / MiB).toFixed(0);
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const opt = (name: string, def: number): number => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? Number(argv[i + 1]) : def;
-  };
-  const size = opt('--size-mib', 1024) * MiB;
-  const rounds = opt('--rounds', 3);
+  const size = numberOption('size-mib', 1024) * MiB;
+  const rounds = numberOption('rounds', 3);
   const dir = await mkdtemp(join(tmpdir(), 'tsunagu-bench-'));
   try {
     const creds = await selfSigned();
     const certDir = join(dir, 'cert');
-    await import('node:fs/promises').then(async (fs) => {
-      await fs.mkdir(certDir);
-      await fs.writeFile(join(certDir, 'key.pem'), creds.key);
-      await fs.writeFile(join(certDir, 'cert.pem'), creds.cert);
-    });
+    await mkdir(certDir);
+    await writeFile(join(certDir, 'key.pem'), creds.key);
+    await writeFile(join(certDir, 'cert.pem'), creds.cert);
     const file = join(dir, 'source.bin');
     console.log(`making a ${size / MiB} MiB random file…`);
     sourceSha = randomFile(file, size);

@@ -17,9 +17,10 @@
  *   node --conditions=tsunagu-source --import tsx bench/ui.ts [--cold 20] [--reloads 20] [--opens 50]
  *
  * Needs `npx tsc -b` and `npm run build -w @tsunagu/desktop` first (the CLIs and the renderer), and
- * Chromium at /usr/bin/chromium (or CHROMIUM=path). Page-side moments are taken inside the page
- * (MutationObserver, `performance.now()`), so Playwright's polling adds nothing; when a figure spans
- * Node and the page, both sides use `performance.timeOrigin + performance.now()` (the same wall clock).
+ * Chromium launched as the end-to-end tests launch it (`e2e/fixtures/chromium.ts`: /usr/bin/chromium,
+ * or CHROMIUM_PATH=path). Page-side moments are taken inside the page (MutationObserver,
+ * `performance.now()`), so Playwright's polling adds nothing; when a figure spans Node and the page,
+ * both sides use `performance.timeOrigin + performance.now()` (the same wall clock).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,20 +28,15 @@ import { chromium, type Browser, type BrowserContext, type Page } from '@playwri
 import type { TerminalEvent } from '../packages/protocol/src/index.js';
 import { nextEvent } from '../packages/terminal/src/core/events.js';
 import { connectControl, DAEMON_FILE, type DaemonInfo } from '../packages/terminal/src/daemon/control.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../e2e/fixtures/chromium.js';
 import { World, type Daemon } from '../e2e/fixtures/world.js';
-import { stats, type Stats } from './channel-setup.js';
+import { numberOption, stats, type Stats } from './stats.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: number) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
-const COLD = opt('cold', 20);
-const RELOADS = opt('reloads', 20);
-const OPENS = opt('opens', 50);
+const COLD = numberOption('cold', 20);
+const RELOADS = numberOption('reloads', 20);
+const OPENS = numberOption('opens', 50);
 /** Runs of each kind done first and left out of the figures. */
-const WARMUP = opt('warmup', 2);
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const WARMUP = numberOption('warmup', 2);
 
 type Api = Awaited<ReturnType<typeof connectControl>>;
 
@@ -233,21 +229,15 @@ try {
   const bob = await connectControl(daemonInfo(bobDaemon));
   apis.push(bob);
   await registered(bob);
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM} (set CHROMIUM=path)`);
+  if (!existsSync(CHROMIUM_PATH)) throw new Error(`no Chromium at ${CHROMIUM_PATH} (set CHROMIUM_PATH=path)`);
   browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: CHROMIUM_PATH,
     headless: true,
     // The signal handlers above close it properly (Playwright's own would kill it and leave its profile).
     handleSIGINT: false,
     handleSIGTERM: false,
     handleSIGHUP: false,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-    ],
+    args: CHROMIUM_ARGS,
   });
 
   const cold: { spawn: number; page: number; total: number }[] = [];
@@ -288,13 +278,23 @@ try {
   }
 
   const chromiumVersion = browser.version();
+  const figures = {
+    cold: {
+      spawn: stats(cold.map((r) => r.spawn)),
+      page: stats(cold.map((r) => r.page)),
+      total: stats(cold.map((r) => r.total)),
+    },
+    reload: stats(reload),
+    ui: stats(ui),
+    api: stats(api),
+  };
   const rows: [string, Stats][] = [
-    ['cold: daemon spawn → GUI line printed', stats(cold.map((r) => r.spawn))],
-    ['cold: page goto → bob shown online', stats(cold.map((r) => r.page))],
-    ['cold: spawn → bob shown online (total)', stats(cold.map((r) => r.total))],
-    ['warm: page reload → bob shown online', stats(reload)],
-    ['click → "Secure — verified" (UI)', stats(ui)],
-    ['floor: channel.open → secure (API)', stats(api)],
+    ['cold: daemon spawn → GUI line printed', figures.cold.spawn],
+    ['cold: page goto → bob shown online', figures.cold.page],
+    ['cold: spawn → bob shown online (total)', figures.cold.total],
+    ['warm: page reload → bob shown online', figures.reload],
+    ['click → "Secure — verified" (UI)', figures.ui],
+    ['floor: channel.open → secure (API)', figures.api],
   ];
   const f = (n: number) => n.toFixed(n >= 100 ? 0 : 1).padStart(7);
   console.log(
@@ -307,26 +307,13 @@ try {
       `${name.padEnd(42)} ${String(s.n).padStart(6)} ${f(s.p50)} ${f(s.p95)} ${f(s.min)} ${f(s.mean).padStart(8)}`,
     );
   }
-  const [u, a] = [stats(ui), stats(api)];
+  const { ui: u, api: a } = figures;
   console.log(
     `${'ratio UI / API'.padEnd(42)} ${''.padStart(6)} ${(u.p50 / a.p50).toFixed(2).padStart(7)} ` +
       `${(u.p95 / a.p95).toFixed(2).padStart(7)} ${(u.min / a.min).toFixed(2).padStart(7)} ${(u.mean / a.mean).toFixed(2).padStart(8)}`,
   );
   console.log(`whole bench: ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  console.log(
-    JSON.stringify({
-      bench: 'ui',
-      chromium: chromiumVersion,
-      cold: {
-        spawn: stats(cold.map((r) => r.spawn)),
-        page: stats(cold.map((r) => r.page)),
-        total: stats(cold.map((r) => r.total)),
-      },
-      reload: stats(reload),
-      ui: u,
-      api: a,
-    }),
-  );
+  console.log(JSON.stringify({ bench: 'ui', chromium: chromiumVersion, ...figures }));
 } catch (e) {
   if (!(e instanceof Interrupted)) throw e;
   process.exitCode = 130;
