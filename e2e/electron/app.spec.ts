@@ -8,31 +8,13 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { _electron as electron, expect, test } from '@playwright/test';
-
-const EXECUTABLE: Partial<Record<NodeJS.Platform, string>> = {
-  linux: 'electron',
-  win32: 'electron.exe',
-  darwin: 'Electron.app/Contents/MacOS/Electron',
-};
-
-function electronExecutable(): string | undefined {
-  const dist = process.env.ELECTRON_OVERRIDE_DIST_PATH;
-  const name = EXECUTABLE[process.platform];
-  if (!dist || !name) return undefined;
-  const exe = join(dist, name);
-  return existsSync(exe) ? exe : undefined;
-}
+import { APP_DIR, electronExecutable, NO_ELECTRON } from '../fixtures/apps.js';
 
 const exe = electronExecutable();
-const APP_DIR = fileURLToPath(new URL('../../apps/desktop/', import.meta.url));
 const BRIDGE_KEYS = ['call', 'host', 'onJoinLink', 'pathForFile', 'pickFiles', 'showInFolder', 'subscribe'];
 
-test.skip(
-  !exe,
-  'no Electron binary: set ELECTRON_OVERRIDE_DIST_PATH to an unpacked Electron dist to run the Electron project',
-);
+test.skip(!exe, NO_ELECTRON);
 
 test('the shell loads the app from app://tsunagu, sandboxed, with only the typed bridge', async () => {
   expect(
