@@ -57,6 +57,8 @@ class FakeDaemon {
           ws.send(JSON.stringify({ id, ok: false, error: { code: 'offline', message: 'bob is offline' } }));
         } else if (command === 'history.list') {
           // never answered: a call in flight when the connection drops
+        } else if (command === 'transfer.cancel') {
+          ws.send(JSON.stringify({ id, ok: false })); // a failure without its error object
         } else ws.send(JSON.stringify({ id, ok: true, result: {} }));
       });
     });
@@ -85,9 +87,13 @@ class FakeDaemon {
     res.writeHead(404).end();
   }
 
+  /** Sends `message` as it is on every open socket. */
+  sendRaw(message: unknown): void {
+    for (const ws of this.sockets) if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
+  }
+
   emit(event: Omit<TerminalEvent, 'seq'>): void {
-    const e = { ...event, seq: ++this.seq };
-    for (const ws of this.sockets) if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ event: e }));
+    this.sendRaw({ event: { ...event, seq: ++this.seq } });
   }
 
   async listen(): Promise<string> {
@@ -156,6 +162,23 @@ describe('web bridge', () => {
     daemon.emit({ type: 'connection', data: { state: 'registered' } });
     await until(() => events.length === 1, 'event');
     expect(events[0]).toEqual({ seq: 1, type: 'connection', data: { state: 'registered' } });
+  });
+
+  it('settles a call whose failure came without an error, and ignores events it cannot place', async () => {
+    const { daemon, bridge } = await start();
+    await until(isOpen(bridge), 'open');
+    await expect(bridge.call('transfer.cancel', { transferId: 't1' })).rejects.toMatchObject({
+      name: 'BridgeError',
+      code: 'failed',
+    });
+
+    const events: TerminalEvent[] = [];
+    bridge.subscribe((e) => events.push(e));
+    daemon.sendRaw({ event: null });
+    daemon.sendRaw({ event: { type: 'contacts', data: [] } });
+    daemon.emit({ type: 'connection', data: { state: 'registered' } });
+    await until(() => events.length > 0, 'event');
+    expect(events).toEqual([{ seq: 1, type: 'connection', data: { state: 'registered' } }]);
   });
 
   it('asks for a new access link when the daemon refuses the token (4401), and stops retrying', async () => {

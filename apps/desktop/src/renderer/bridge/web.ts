@@ -97,9 +97,9 @@ export function createWebBridge(o: WebBridgeOptions): Bridge {
       } catch {
         return; // not ours to interpret; the daemon only sends JSON
       }
-      if (typeof msg !== 'object' || msg === null) return;
+      if (!isRecord(msg)) return;
       if (!authed) {
-        if ((msg as { auth?: unknown }).auth !== 'ok') return;
+        if (msg.auth !== 'ok') return;
         authed = true;
         attempt = 0;
         clearTimeout(authTimer);
@@ -107,16 +107,18 @@ export function createWebBridge(o: WebBridgeOptions): Bridge {
         return;
       }
       if ('event' in msg) {
-        const event = (msg as { event: TerminalEvent }).event;
-        for (const l of [...listeners]) l(event);
+        const event = msg.event;
+        // The store places events by their seq: one without it could only be misapplied.
+        if (!isRecord(event) || typeof event.seq !== 'number') return;
+        for (const l of [...listeners]) l(event as unknown as TerminalEvent);
         return;
       }
       const reply = msg as CommandReply;
       const p = pending.get(reply.id);
       if (!p) return;
       pending.delete(reply.id);
-      if (reply.ok) p.resolve(reply.result);
-      else p.reject(new BridgeError(reply.error.code, reply.error.message));
+      if (reply.ok === true) p.resolve(reply.result);
+      else p.reject(replyError(reply.error));
     };
     ws.onclose = (ev: CloseEvent) => {
       clearTimeout(authTimer);
@@ -226,6 +228,17 @@ export function createWebBridge(o: WebBridgeOptions): Bridge {
       failPending('the page closed its connection to the daemon');
     },
   };
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+
+/** A failed reply's error; a malformed one still settles the call rather than leaving it pending. */
+function replyError(error: unknown): BridgeError {
+  const e = isRecord(error) ? error : {};
+  return new BridgeError(
+    typeof e.code === 'string' ? e.code : 'failed',
+    typeof e.message === 'string' ? e.message : 'the daemon reported a failure without a reason',
+  );
 }
 
 async function httpError(res: Response, what: string): Promise<BridgeError> {

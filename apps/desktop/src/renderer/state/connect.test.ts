@@ -1,5 +1,5 @@
 import type { ChannelView } from '@tsunagu/protocol';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createFakeBridge, makeSnapshot } from '../bridge/fake';
 import { connectBridge } from './connect';
 import { createAppStore } from './store';
@@ -103,8 +103,7 @@ describe('connectBridge', () => {
     await settle();
     expect(store.getState().syncError).toBe('terminal is starting');
     fail = false;
-    await new Promise((r) => setTimeout(r, 30));
-    expect(store.getState()).toMatchObject({ synced: true, syncError: undefined });
+    await vi.waitFor(() => expect(store.getState()).toMatchObject({ synced: true, syncError: undefined }));
   });
 
   it('stops listening when disconnected', async () => {

@@ -5,7 +5,7 @@ import type { AppState } from './store';
 
 const FINAL: ReadonlySet<TransferState> = new Set(['done', 'failed', 'cancelled', 'declined']);
 
-export const isFinal = (state: TransferState): boolean => FINAL.has(state);
+const isFinal = (state: TransferState): boolean => FINAL.has(state);
 
 function byId<T extends { id: string }>(items: T[]): { map: Record<string, T>; ids: string[] } {
   const map: Record<string, T> = {};

@@ -27,9 +27,12 @@ export const selectAccount = (s: AppState) => s.account;
 export const selectMyAor = (s: AppState) => s.account?.device?.aor ?? s.connection.aor;
 export const selectContacts = (s: AppState) => s.contacts;
 export const selectSelected = (s: AppState) => s.ui.selected;
-export const selectOpening = (s: AppState) => s.ui.opening;
 export const selectHistoryStamp = (s: AppState) => s.historyStamp;
 export const selectView = (s: AppState) => s.ui.view;
+
+/** A channel under way or up: opening another to the same peer would only duplicate it. */
+export const isActive = (c: ChannelView | undefined): c is ChannelView =>
+  c !== undefined && (c.phase === 'ringing' || c.phase === 'connecting' || c.phase === 'secure');
 
 /** The current (latest) channel with a peer. */
 export function latestChannelOf(

@@ -1,13 +1,11 @@
 import { errorMessage, type Bridge, type DroppedItem } from '../bridge/types';
 import type { AppStore, UploadState, View } from './store';
-import { latestChannelOf, peerKey } from './selectors';
+import { isActive, latestChannelOf, peerKey } from './selectors';
 
 /**
  * What the page itself decides: which peer is showing, and the commands that need a little local
  * bookkeeping around them. The terminal's own state still changes only through its events.
  */
-
-const OPEN_PHASES = new Set(['ringing', 'connecting', 'secure']);
 
 /** Shows a contact's channel, opening a new one unless one is already under way or up. */
 export async function selectContact(
@@ -19,7 +17,7 @@ export async function selectContact(
   const peer = peerKey(aor);
   const current = latestChannelOf(store.getState(), peer);
   store.setState((s) => ({ ui: { ...s.ui, selected: peer, view: 'channel' } }));
-  if (current && OPEN_PHASES.has(current.phase)) return;
+  if (isActive(current)) return;
   store.setState((s) => ({ ui: { ...s.ui, opening: { peer } } }));
   try {
     await bridge.call('channel.open', { user });

@@ -4,6 +4,7 @@ import { EmptyState, ErrorMessage } from '../../components/Notice';
 import { useAction } from '../../components/useAction';
 import {
   channelStatus,
+  isActive,
   latestChannelOf,
   peerKey,
   peerName,
@@ -34,8 +35,6 @@ export function ChannelPanel() {
   return <PeerChannel key={peer} peer={peer} />;
 }
 
-const ACTIVE = new Set(['ringing', 'connecting', 'secure']);
-
 function PeerChannel({ peer }: { peer: string }) {
   const bridge = useBridge();
   const store = useAppStore();
@@ -46,7 +45,7 @@ function PeerChannel({ peer }: { peer: string }) {
   const close = useAction();
 
   const name = contact?.user ?? peerName(peer, myAor);
-  const active = channel !== undefined && ACTIVE.has(channel.phase);
+  const active = isActive(channel);
   const status = channelStatus(channel, name);
   const label = opening?.error
     ? `Failed: ${opening.error}`

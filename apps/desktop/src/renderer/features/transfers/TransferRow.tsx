@@ -1,18 +1,26 @@
 import type { TransferView } from '@tsunagu/protocol';
+import { memo } from 'react';
 import { useBridge } from '../../app/context';
 import { ErrorMessage } from '../../components/Notice';
 import { useAction } from '../../components/useAction';
 import { formatBytes, formatDuration, formatRate, percent } from './format';
 
 /**
- * One file being sent or received.
+ * One file being sent or received. Memoised: a progress event replaces one transfer's view, so only
+ * that row renders again, not every row of the list.
  *
  * Test hooks: `data-testid="transfer-row"` with `data-state` (offered, waiting, active, done, …) and
  * `data-direction`; a `progressbar` named "<file> progress" (aria-valuenow = percent); buttons whose
  * names start with "Accept", "Decline", "Cancel", "Show in folder"; the saved path
  * `data-testid="saved-as"`.
  */
-export function TransferRow({ transfer: t, peerName }: { transfer: TransferView; peerName: string }) {
+export const TransferRow = memo(function TransferRow({
+  transfer: t,
+  peerName,
+}: {
+  transfer: TransferView;
+  peerName: string;
+}) {
   const bridge = useBridge();
   const action = useAction();
   const pct = t.state === 'done' ? 100 : percent(t.bytesDone, t.size);
@@ -94,7 +102,7 @@ export function TransferRow({ transfer: t, peerName }: { transfer: TransferView;
       ) : null}
     </li>
   );
-}
+});
 
 /** Electron reveals the file; in a browser the path is shown, to find on the daemon's computer. */
 export function SavedAs({ path, name }: { path: string; name: string }) {
