@@ -30,8 +30,13 @@ must('npx', ['tsc', '-b']);
 must('npm', ['run', 'build', '--silent', '-w', '@tsunagu/desktop']);
 
 if (!existsSync(join(data, 'config.json'))) {
-  const domain =
-    process.env.TSUNAGU_DOMAIN ?? `${hostname().split('.')[0].toLowerCase() || 'tsunagu'}.tsunagu.test`;
+  // The host name's first label as a DNS label (a name like `my_box` would make `init` refuse it).
+  const label = hostname()
+    .split('.')[0]
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '')
+    .replace(/^-+|-+$/g, '');
+  const domain = process.env.TSUNAGU_DOMAIN ?? `${label || 'tsunagu'}.tsunagu.test`;
   must(process.execPath, [serverCli, 'init', '--data', data, '--domain', domain]);
 }
 

@@ -16,6 +16,12 @@ function step(name, cmd, args, opts = {}) {
   return r.status === 0;
 }
 
+/** A step that counts as one test: passed when it exits 0. */
+function check(name, cmd, args) {
+  if (step(name, cmd, args)) totals.passed += 1;
+  else totals.failed += 1;
+}
+
 /** Node 20's runner takes no globs: list the test files beside the code ourselves. */
 const testFiles = (dir) =>
   readdirSync(join(root, dir), { recursive: true })
@@ -53,15 +59,9 @@ function nodeTests(pkg, concurrency) {
   if (!ok && count('fail') + count('cancelled') === 0) totals.failed += 1;
 }
 
-const checks = [
-  ['typecheck', 'npx', ['tsc', '-b']],
-  ['lint', 'npx', ['eslint', '.']],
-  ['format', 'npx', ['prettier', '--check', '.']],
-];
-for (const [name, cmd, args] of checks) {
-  if (step(name, cmd, args)) totals.passed += 1;
-  else totals.failed += 1;
-}
+check('typecheck', 'npx', ['tsc', '-b']);
+check('lint', 'npx', ['eslint', '.']);
+check('format', 'npx', ['prettier', '--check', '.']);
 nodeTests('packages/protocol', 2);
 nodeTests('packages/server', 2);
 nodeTests('packages/terminal', 2);
@@ -82,8 +82,7 @@ function jsonTests(name, cmd, args, opts, counts) {
 }
 
 // The desktop app: shell and renderer built (the daemon's web GUI serves this renderer), then Vitest.
-if (step('build: apps/desktop', 'npm', ['run', 'build', '-w', '@tsunagu/desktop'])) totals.passed += 1;
-else totals.failed += 1;
+check('build: apps/desktop', 'npm', ['run', 'build', '-w', '@tsunagu/desktop']);
 const vitestReport = join(tmp, 'vitest.json');
 jsonTests(
   'tests: apps/desktop (Vitest)',
