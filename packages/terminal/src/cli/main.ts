@@ -1,17 +1,18 @@
 import { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { credentialsOf, enrolProfile, loginProfile } from '../core/account.js';
-import { Terminal, type TerminalOptions } from '../core/terminal.js';
+import { Terminal } from '../core/terminal.js';
 import { runDaemon, sendFiles } from './transfer-commands.js';
 import { openProfile } from '../identity/index.js';
 import { readHistory } from '../core/history.js';
+import { nextEvent } from '../core/events.js';
 import { connectControl, DAEMON_FILE, serveControl, type DaemonInfo } from '../daemon/control.js';
 import { serveGui } from '../daemon/gui.js';
 import { TerminalHost } from '../core/host.js';
 import type { Snapshot, TerminalApi } from '@tsunagu/protocol';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { resolveProfileDir } from './profile-dir.js';
 
 /**
@@ -23,17 +24,14 @@ class CliError extends Error {}
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
-async function connected(
-  profileDir: string,
-  extra: Partial<Omit<TerminalOptions, 'profile' | 'credentials'>> = {},
-): Promise<Terminal> {
+async function connected(profileDir: string): Promise<Terminal> {
   const profile = await openProfile(profileDir);
   const credentials = await credentialsOf(profile);
   if (!credentials)
     throw new CliError(
       `this device has not joined a server yet: run \`tsunagu enroll LINK --profile ${profileDir}\``,
     );
-  return Terminal.start({ profile, credentials, signalling: { networkWatch: false }, ...extra });
+  return Terminal.start({ profile, credentials, signalling: { networkWatch: false } });
 }
 
 /** The running daemon's API, when there is one for this profile (a stale daemon.json is ignored). */
@@ -65,17 +63,15 @@ function loopback(value: string, flag: string): { host: string; port: number } {
 
 /** The renderer bundle: --gui-root, $TSUNAGU_GUI_ROOT, else the desktop app's build next to this package. */
 function rendererRoot(given: string | undefined): string {
-  const candidates = given
-    ? [given]
-    : process.env.TSUNAGU_GUI_ROOT
-      ? [process.env.TSUNAGU_GUI_ROOT]
-      : [fileURLToPath(new URL('../../../../apps/desktop/out/renderer', import.meta.url))];
-  const found = candidates.find((d) => existsSync(join(d, 'index.html')));
-  if (!found)
+  const dir =
+    given ||
+    process.env.TSUNAGU_GUI_ROOT ||
+    fileURLToPath(new URL('../../../../apps/desktop/out/renderer', import.meta.url));
+  if (!existsSync(join(dir, 'index.html')))
     throw new CliError(
-      `the web GUI is not built (no index.html in ${candidates[0]}): run \`npm run build -w @tsunagu/desktop\`, or pass --gui-root`,
+      `the web GUI is not built (no index.html in ${dir}): run \`npm run build -w @tsunagu/desktop\`, or pass --gui-root`,
     );
-  return found;
+  return dir;
 }
 
 function openInBrowser(link: string): void {
@@ -208,8 +204,10 @@ export function buildProgram(): Command {
       'open a secure channel to a contact and send files and folders; exits 0 only when the receiver verified every file',
     )
     .action(async (contact: string, paths: string[], o: { profile?: string }) => {
+      // Absolute: a daemon resolves paths against its own working folder, not the shell's.
+      const absolute = paths.map((p) => resolve(p));
       const failed = await withApi(resolveProfileDir(o.profile), (api) =>
-        sendFiles(api, contact, paths, process.stderr),
+        sendFiles(api, contact, absolute, process.stderr),
       );
       if (failed > 0) throw new CliError(`${failed} of the files did not arrive verified`);
     });
@@ -309,17 +307,9 @@ function snapshotOf(profileDir: string): Promise<Snapshot> {
 }
 
 /** The first contact-list NOTIFY follows registration closely; wait for it (bounded). */
-function contactsArrived(terminal: Terminal, ms = 3000): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    const off = terminal.subscribe((e) => e.type === 'contacts' && done());
-    if (terminal.signalling.contacts.length > 0) done();
-    function done() {
-      clearTimeout(timer);
-      off();
-      resolve();
-    }
-  });
+async function contactsArrived(terminal: Terminal, ms = 3000): Promise<void> {
+  if (terminal.signalling.contacts.length > 0) return;
+  await nextEvent(terminal, (e) => e.type === 'contacts', ms).catch(() => undefined);
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -336,6 +326,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/bin/tsunagu.js')) {
+// Run directly (`node main.ts` in tests); bin/tsunagu.js calls run() itself.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   process.exitCode = await run(process.argv.slice(2));
 }

@@ -27,37 +27,39 @@ export async function sendFiles(
   progress: NodeJS.WriteStream,
 ): Promise<number> {
   // Subscribe before asking, so no event of the new channel can be missed.
-  let channelId = '';
   const early: TerminalEvent[] = [];
   const offEarly = terminal.subscribe((e) => early.push(e));
-  ({ channelId } = await terminal.call('channel.open', { user: contact }));
+  const { channelId } = await terminal.call('channel.open', { user: contact });
   offEarly();
-  const settledEarly = early.find(
-    (e) =>
+  try {
+    const settledPhase = (e: TerminalEvent): e is ChannelEvent =>
       e.type === 'channel' &&
       e.data.id === channelId &&
       e.data.phase !== 'ringing' &&
-      e.data.phase !== 'connecting',
-  );
-  const settled =
-    settledEarly ??
-    (await nextEvent(
-      terminal,
-      (e) =>
-        e.type === 'channel' &&
-        e.data.id === channelId &&
-        e.data.phase !== 'ringing' &&
-        e.data.phase !== 'connecting',
-      120_000,
-    ));
-  if (settled.type !== 'channel' || settled.data.phase !== 'secure') {
-    throw new Error(
-      `no secure channel to ${contact}: ${settled.type === 'channel' ? (settled.data.reason ?? settled.data.phase) : ''}`,
+      e.data.phase !== 'connecting';
+    const settled = early.find(settledPhase) ?? (await nextEvent(terminal, settledPhase, 120_000));
+    if (settled.data.phase !== 'secure') {
+      throw new Error(`no secure channel to ${contact}: ${settled.data.reason ?? settled.data.phase}`);
+    }
+    progress.write(
+      `secure — verified with ${settled.data.peer}; verification code ${settled.data.verificationCode}\n`,
     );
+    return await sendOver(terminal, channelId, paths, progress);
+  } finally {
+    // Whatever happened (a refused send, no answer): a daemon would keep the channel otherwise.
+    terminal.call('channel.close', { channelId }).catch(() => undefined);
   }
-  progress.write(
-    `secure — verified with ${settled.data.peer}; verification code ${settled.data.verificationCode}\n`,
-  );
+}
+
+type ChannelEvent = Extract<TerminalEvent, { type: 'channel' }>;
+
+/** Sends `paths` over the secure channel and waits for every file's end; returns how many failed. */
+async function sendOver(
+  terminal: TerminalApi,
+  channelId: string,
+  paths: readonly string[],
+  progress: NodeJS.WriteStream,
+): Promise<number> {
   const finals = new Map<string, TransferView>();
   const tty = progress.isTTY === true;
   // Unknown until transfer.send answers; views that arrive before are kept in `seen`.
@@ -81,12 +83,13 @@ export async function sendFiles(
     }
   };
   const off = terminal.subscribe((e) => e.type === 'transfer' && onView(e.data));
-  const sent = await terminal.call('transfer.send', { channelId, paths: [...paths] });
-  ids = sent.transferIds;
-  for (const v of seen.splice(0)) onView(v);
-  if (ids.length > 0) await allDone;
-  off();
-  terminal.call('channel.close', { channelId }).catch(() => undefined);
+  try {
+    ids = (await terminal.call('transfer.send', { channelId, paths: [...paths] })).transferIds;
+    for (const v of seen.splice(0)) onView(v);
+    if (ids.length > 0) await allDone;
+  } finally {
+    off();
+  }
   return [...finals.values()].filter((v) => v.state !== 'done').length;
 }
 
@@ -99,8 +102,13 @@ export async function runDaemon(host: TerminalHost, log: (line: string) => void)
       : 'not joined to a server yet: join from the web GUI',
   );
   if (s.account.device) log(`connection: ${s.connection.state}`);
+  let joined = s.account.device !== undefined;
   host.subscribe((e) => {
-    if (e.type === 'account' && e.data.device && !s.account.device) log(`joined as ${e.data.device.aor}`);
+    // Once: every later settings change is an account event with the device too.
+    if (e.type === 'account' && e.data.device && !joined) {
+      joined = true;
+      log(`joined as ${e.data.device.aor}`);
+    }
     if (e.type === 'connection')
       log(`connection: ${e.data.state}${e.data.reason ? ` (${e.data.reason})` : ''}`);
     if (e.type === 'channel')

@@ -1,6 +1,16 @@
 import type { TerminalApi, TerminalEvent } from '@tsunagu/protocol';
 
 /** The next event from `api` for which `pred` holds; rejects after `timeoutMs`. */
+export function nextEvent<E extends TerminalEvent>(
+  api: TerminalApi,
+  pred: (e: TerminalEvent) => e is E,
+  timeoutMs?: number,
+): Promise<E>;
+export function nextEvent(
+  api: TerminalApi,
+  pred: (e: TerminalEvent) => boolean,
+  timeoutMs?: number,
+): Promise<TerminalEvent>;
 export function nextEvent(
   api: TerminalApi,
   pred: (e: TerminalEvent) => boolean,
