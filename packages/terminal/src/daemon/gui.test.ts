@@ -1,11 +1,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { watch } from 'node:fs';
 import { request } from 'node:http';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import type { Snapshot, TerminalEvent } from '@tsunagu/protocol';
+import type { ChannelView, Snapshot, TerminalEvent } from '@tsunagu/protocol';
 import { addRule } from '@tsunagu/server';
 import { startTestServer, type TestServer } from '@tsunagu/server/testing';
 import { TerminalHost } from '../core/host.js';
@@ -84,14 +85,48 @@ function http(
   });
 }
 
-/** Resolves when the host's channel reaches `phase` (already there, or by a later event). */
-async function phaseOf(host: TerminalHost, channelId: string, phase: string): Promise<void> {
-  const reached = nextEvent(
-    host,
-    (e) => e.type === 'channel' && e.data.id === channelId && e.data.phase === phase,
-  );
-  if (host.snapshot().channels.some((c) => c.id === channelId && c.phase === phase)) return;
-  await reached;
+/**
+ * Resolves when the host's channel reaches `phase` (already there, or by a later event); rejects with
+ * the reason when the channel ends first, or after `ms`.
+ */
+function phaseOf(host: TerminalHost, channelId: string, phase: string, ms = 5000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => finish(new Error(`channel ${channelId}: no ${phase} within ${ms} ms`)),
+      ms,
+    );
+    const off = host.subscribe((e) => e.type === 'channel' && check(e.data));
+    check(host.snapshot().channels.find((c) => c.id === channelId));
+    function check(c: ChannelView | undefined): void {
+      if (c?.id !== channelId) return;
+      if (c.phase === phase) finish();
+      else if (c.phase === 'failed' || c.phase === 'declined' || c.phase === 'ended')
+        finish(new Error(`channel ${channelId} ${c.phase} before ${phase}: ${c.reason ?? ''}`));
+    }
+    function finish(err?: Error): void {
+      clearTimeout(timer);
+      off();
+      if (err) reject(err);
+      else resolve();
+    }
+  });
+}
+
+/** Resolves once `name` is gone from `folder` (watched, not polled), or after `ms` to let the caller assert. */
+function removed(folder: string, name: string, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    const watcher = watch(folder, () => void check());
+    void check();
+    async function check(): Promise<void> {
+      if (!(await readdir(folder)).includes(name)) done();
+    }
+    function done(): void {
+      clearTimeout(timer);
+      watcher.close();
+      resolve();
+    }
+  });
 }
 
 let wanda: { host: TerminalHost; gui: GuiServer };
@@ -268,11 +303,7 @@ test('uploads: bearer only, names neutralised, no overwrite; sent to a peer and 
   assert.equal(sent.ok, true, JSON.stringify(sent.error));
   assert.equal((sent.result as { transferIds: string[] }).transferIds.length, 2);
 
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (!(await readdir(join(dir, 'wanda', 'uploads')).then((l) => l.includes(batch)))) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await removed(join(dir, 'wanda', 'uploads'), batch, 20_000);
   assert.ok(
     !(await readdir(join(dir, 'wanda', 'uploads'))).includes(batch),
     'the staged batch is removed once every file is verified',

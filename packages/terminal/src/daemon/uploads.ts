@@ -35,13 +35,10 @@ export class Uploads {
 
   private constructor(
     private readonly root: string,
-    api: TerminalApi,
+    private readonly api: TerminalApi,
   ) {
     this.#off = api.subscribe((e) => {
-      if (e.type !== 'transfer' || !FINAL.has(e.data.state)) return;
-      for (const [id, b] of this.#batches) {
-        if (b.open.delete(e.data.id) && b.open.size === 0) void this.#drop(id);
-      }
+      if (e.type === 'transfer' && FINAL.has(e.data.state)) this.#finished([e.data.id]);
     });
   }
 
@@ -67,6 +64,12 @@ export class Uploads {
         for (const id of ids) b.open.add(id);
       }
     }
+    // A file may have finished while transfer.send was still reading a folder: its final event came
+    // before its id was noted here. The snapshot has it (a final state is never left).
+    void this.api.call('snapshot', {}).then(
+      ({ transfers }) => this.#finished(transfers.filter((t) => FINAL.has(t.state)).map((t) => t.id)),
+      () => undefined,
+    );
   }
 
   async close(): Promise<void> {
@@ -107,6 +110,15 @@ export class Uploads {
       return json(res, 500, { error: (e as Error).message });
     }
     json(res, 201, { path: file });
+  }
+
+  /** These transfers are over for good: a batch with nothing else open is removed. */
+  #finished(transferIds: readonly string[]): void {
+    for (const [id, b] of this.#batches) {
+      const before = b.open.size;
+      for (const t of transferIds) b.open.delete(t);
+      if (before > 0 && b.open.size === 0) void this.#drop(id);
+    }
   }
 
   async #drop(id: string): Promise<void> {
