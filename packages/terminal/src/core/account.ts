@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { enroll, login, type DeviceCredentials } from '../enroll/index.js';
+import { enroll, login, type DeviceCredentials, type LoginOptions } from '../enroll/index.js';
 import { openProfile, type Profile } from '../identity/index.js';
 
 /**
@@ -21,14 +21,7 @@ export async function enrolProfile(profileDir: string, link: string): Promise<Pr
 /** Logs in with an account's password (a user made with `user add --password-stdin`). */
 export async function loginProfile(
   profileDir: string,
-  o: {
-    server: string;
-    https?: string;
-    caFingerprint: string;
-    user: string;
-    password: string;
-    domain?: string;
-  },
+  o: Omit<LoginOptions, 'instanceId' | 'timeoutMs'>,
 ): Promise<Profile> {
   const profile = await openProfile(profileDir, { create: true });
   const creds = await login({ ...o, instanceId: uuidOf(profile.data.instanceId) });

@@ -1,6 +1,4 @@
-import { homedir } from 'node:os';
 import type { Logger } from 'pino';
-import { join } from 'node:path';
 import {
   API_VERSION,
   CommandError,
@@ -13,8 +11,9 @@ import {
 } from '@tsunagu/protocol';
 import { openProfile, type Profile } from '../identity/index.js';
 import { credentialsOf, enrolProfile } from './account.js';
+import { readHistory } from './history.js';
 import { LocalServer } from './local-server.js';
-import { Terminal, type TerminalOptions } from './terminal.js';
+import { effectiveSettings, Terminal, type TerminalOptions } from './terminal.js';
 
 /**
  * What a long-running face (the daemon and its web GUI, the desktop app) runs: the profile through its
@@ -104,11 +103,13 @@ export class TerminalHost implements TerminalApi {
         )) as Commands[N]['result'];
       case 'account.startLocalServer':
         return (await this.#join(async () => {
-          this.#local = await LocalServer.create(this.profile, this.o.localServer);
+          // A server set up by an earlier, unfinished attempt is already running (resumed by open()).
+          this.#local ??= await LocalServer.create(this.profile, this.o.localServer);
           return enrolProfile(this.o.profileDir, await this.#local.inviteOwner());
         })) as Commands[N]['result'];
       case 'history.list':
-        return { entries: [] } as Commands[N]['result'];
+        // Transfers of an earlier run stay listed even when the credentials are gone.
+        return { entries: await readHistory(this.o.profileDir) } as Commands[N]['result'];
       default:
         throw new CommandError(
           'not-joined',
@@ -166,13 +167,9 @@ export class TerminalHost implements TerminalApi {
   }
 
   #account(inner: AccountView | undefined): AccountView {
-    const saved = this.profile.data.settings;
     return {
       ...(inner?.device ? { device: inner.device } : {}),
-      settings: inner?.settings ?? {
-        downloadDir: this.o.downloadDir ?? saved.downloadDir ?? join(homedir(), 'Downloads'),
-        acceptFrom: [...(this.o.acceptFrom ?? saved.acceptFrom ?? [])],
-      },
+      settings: inner?.settings ?? effectiveSettings(this.profile, this.o),
       localServer: this.#local !== undefined,
     };
   }

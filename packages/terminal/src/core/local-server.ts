@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createInvite, createLogger, initDataDir, startServer, type RunningServer } from '@tsunagu/server';
@@ -30,7 +30,7 @@ export class LocalServer {
     const host = o.host ?? '127.0.0.1';
     const dataDir = dataDirOf(profile);
     if (!LocalServer.configured(profile)) {
-      const [sipPort, wssPort] = [await freePort(host), await freePort(host)];
+      const [sipPort, wssPort] = await freePorts(host, 2);
       initDataDir({ dataDir, domain: localDomain(), hosts: [host], sipPort, wssPort });
     }
     return LocalServer.resume(profile, o);
@@ -57,15 +57,25 @@ export class LocalServer {
   }
 }
 
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen({ host, port: 0 }, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
+/**
+ * `count` distinct ports free on `host` now: all are held open until each is known, so the kernel cannot
+ * hand out one port twice. (Another process may still take one before the server binds it.)
+ */
+async function freePorts(host: string, count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  try {
+    return await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<number>((resolve, reject) => {
+            s.once('error', reject);
+            s.listen({ host, port: 0 }, () => resolve((s.address() as AddressInfo).port));
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  }
 }
 
 /** The OS account name as a user name the server accepts, else "me". */

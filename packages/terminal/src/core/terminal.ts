@@ -87,6 +87,18 @@ const VIEW_STATE: Record<EngineState, TransferView['state']> = {
   interrupted: 'failed',
 };
 
+/** The settings in force: this run's overrides, else the profile's saved ones, else the defaults. */
+export function effectiveSettings(
+  profile: Profile,
+  overrides: Pick<TerminalOptions, 'downloadDir' | 'acceptFrom'>,
+): SettingsView {
+  const saved = profile.data.settings;
+  return {
+    downloadDir: overrides.downloadDir ?? saved.downloadDir ?? join(homedir(), 'Downloads'),
+    acceptFrom: [...(overrides.acceptFrom ?? saved.acceptFrom ?? [])],
+  };
+}
+
 const newId = (): string => randomBytes(6).toString('base64url');
 const RESUME_ATTEMPTS = 4;
 const RESUME_DELAY_MS = 250;
@@ -109,11 +121,7 @@ export class Terminal implements TerminalApi {
 
   private constructor(private readonly o: TerminalOptions) {
     this.#credentials = channelCredentials(o.profile.identity);
-    const saved = o.profile.data.settings;
-    this.#settings = {
-      downloadDir: o.downloadDir ?? saved.downloadDir ?? join(homedir(), 'Downloads'),
-      acceptFrom: [...(o.acceptFrom ?? saved.acceptFrom ?? [])],
-    };
+    this.#settings = effectiveSettings(o.profile, o);
     this.signalling = Signalling.fromCredentials(o.credentials, o.signalling ?? {});
     this.#connection = { state: 'connecting', server: o.credentials.server, aor: o.credentials.aor };
     this.signalling.on('state', (s) => this.#onState(s));
