@@ -1,10 +1,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { startTestServer, type TestServer } from '@tsunagu/server/testing';
 import { addRule } from '@tsunagu/server';
 import { testDevices, type TestDevice } from '../channel/testing.js';
 import { signallingFor, waitFor } from '../sip/testing.js';
-import type { IncomingCall, Signalling } from '../sip/index.js';
+import { CallError, type CallAccepted, type IncomingCall, type Signalling } from '../sip/index.js';
 import { SecureChannel } from './secure-channel.js';
 
 /** The whole of the seed's first embodiment: INVITE with key material, policy, direct verified TLS. */
@@ -80,4 +81,42 @@ test('a hidden contact and a non-existent name fail the same way', async () => {
   const unknown = SecureChannel.open(alice, 'nobody', { ...loopback, credentials: devices[0]!.credentials });
   await Promise.all([until(hidden, 'failed'), until(unknown, 'failed')]);
   assert.equal(hidden.reason?.replace('carol', 'X'), unknown.reason?.replace('nobody', 'X'));
+});
+
+test('closed before the answer: it stays ended, whatever the call does next', async () => {
+  for (const next of ['cancelled', 'answered'] as const) {
+    // A call that settles when told to: cancelled by the hang-up, or answered anyway (a 200 that
+    // crossed the CANCEL).
+    let settle!: { resolve(a: CallAccepted): void; reject(e: Error): void };
+    const answered = new Promise<CallAccepted>((resolve, reject) => (settle = { resolve, reject }));
+    const call = Object.assign(new EventEmitter(), {
+      answered,
+      hangUp: () => {
+        if (next === 'cancelled') settle.reject(new CallError('canceled', 'the call was cancelled'));
+        else
+          settle.resolve({
+            answer: '',
+            callee: { user: 'bob', domain: t.domain, aor: `sip:bob@${t.domain}` },
+          });
+      },
+    });
+    let invited!: () => void;
+    const ringing = new Promise<void>((r) => (invited = r));
+    const signalling = {
+      invite: () => {
+        invited();
+        return call;
+      },
+    } as unknown as Signalling;
+    const sc = SecureChannel.open(signalling, 'bob', { ...loopback, credentials: devices[0]!.credentials });
+    const phases: string[] = [];
+    sc.on('phase', (p) => phases.push(p));
+    await ringing;
+    sc.close('changed my mind');
+    // SecureChannel awaited `answered` first, so it has seen the outcome once this continues.
+    await answered.catch(() => undefined);
+    assert.deepEqual(phases, ['ended'], next);
+    assert.equal(sc.reason, 'changed my mind');
+    assert.equal(sc.channel, undefined);
+  }
 });

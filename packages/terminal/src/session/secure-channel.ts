@@ -4,7 +4,6 @@ import {
   answerChannelOffer,
   createChannelOffer,
   type Channel,
-  type ChannelAnswer,
   type ChannelSetupOptions,
 } from '../channel/index.js';
 import type { AssertedIdentity, IncomingCall, OutgoingCall, Signalling } from '../sip/index.js';
@@ -24,6 +23,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #phase: ChannelPhase;
   #reason: string | undefined;
   #channel: Channel | undefined;
+  /** Abandons the channel setup in progress (listening, connecting). */
+  #cancelSetup: (() => void) | undefined;
 
   private constructor(
     readonly direction: 'outgoing' | 'incoming',
@@ -59,6 +60,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     const sc = new SecureChannel('outgoing', undefined, () => call?.hangUp(), 'ringing');
     void (async () => {
       const offer = await createChannelOffer(setup);
+      // Closed while the offer was being made: no call at all.
+      if (sc.#setupStarted(() => offer.cancel())) return;
       call = signalling.invite(target, {
         createOffer: async () => offer.sdp,
         acceptAnswer: async (sdp) => {
@@ -71,10 +74,13 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
         accepted = await call.answered;
       } catch (err) {
         offer.cancel();
+        // A call we hung up ourselves (close()) is already 'ended'.
+        if (sc.#over) return;
         const code = (err as { code?: string }).code;
         sc.#set(code === 'declined' ? 'declined' : 'failed', (err as Error).message);
         return;
       }
+      if (sc.#over) return offer.cancel();
       sc.peer = accepted.callee;
       sc.#set('connecting');
       sc.#attach(await offer.establish());
@@ -87,11 +93,11 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     const sc = new SecureChannel('incoming', call.caller, () => call.hangUp(), 'connecting');
     call.on('ended', (e) => sc.#end(e.by === 'remote' ? 'ended by the peer' : 'ended'));
     void (async () => {
-      let answer: ChannelAnswer | undefined;
       let established: Promise<Channel> | undefined;
       await call.accept({
         acceptOffer: async (sdp) => {
-          answer = await answerChannelOffer(sdp, setup);
+          const answer = await answerChannelOffer(sdp, setup);
+          sc.#setupStarted(() => answer.cancel());
           // Start at once: the caller may connect before our 200 has even reached it.
           established = answer.establish();
           established.catch(() => undefined);
@@ -109,8 +115,20 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     this.#end(reason);
   }
 
+  /** Ended, failed or declined: nothing more happens. */
+  get #over(): boolean {
+    return this.#phase === 'ended' || this.#phase === 'failed' || this.#phase === 'declined';
+  }
+
+  /** Remembers how to abandon the setup; abandons it at once (and says so) when already over. */
+  #setupStarted(cancel: () => void): boolean {
+    this.#cancelSetup = cancel;
+    if (this.#over) cancel();
+    return this.#over;
+  }
+
   #attach(channel: Channel): void {
-    if (this.#phase === 'ended' || this.#phase === 'failed') {
+    if (this.#over) {
       channel.destroy();
       return;
     }
@@ -120,18 +138,19 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   }
 
   #fail(err: Error): void {
-    if (this.#phase === 'ended' || this.#phase === 'failed' || this.#phase === 'declined') return;
+    if (this.#over) return;
     this.#set('failed', err.message);
     this.#teardown();
   }
 
   #end(reason: string): void {
-    if (this.#phase === 'ended' || this.#phase === 'failed' || this.#phase === 'declined') return;
+    if (this.#over) return;
     this.#set('ended', reason);
     this.#teardown();
   }
 
   #teardown(): void {
+    this.#cancelSetup?.();
     this.#channel?.close(this.#reason ?? 'closed');
     void Promise.resolve(this.hangUp()).catch(() => undefined);
   }
