@@ -64,7 +64,7 @@ export class SlotPool {
 }
 
 /** Requests understood by the hashing thread (WORKER_SOURCE). */
-export type HashRequest =
+type HashRequest =
   | { op: 'pool'; pool: number; memory: SharedArrayBuffer }
   | { op: 'update'; hash: number; pool: number; offset: number; length: number }
   | { op: 'peek'; hash: number }

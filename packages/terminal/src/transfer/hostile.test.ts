@@ -301,4 +301,34 @@ describe('a hostile peer', () => {
     assert.equal(d.type === 'decline' && d.code, 'too-many-offers');
     await session.close();
   });
+
+  it('a flood of accepted offers waiting for a free place is bounded too', { timeout: 20_000 }, async () => {
+    const base = join(root, `h${++n}`);
+    await mkdir(join(base, 'downloads'), { recursive: true });
+    const { client, server } = await tlsPair(creds);
+    // Auto-accepted offers wait for one open file: the first is accepted and never finished.
+    const session = new TransferSession(server, {
+      downloadDir: join(base, 'downloads'),
+      autoAccept: true,
+      maxOpenIncoming: 1,
+      maxPendingOffers: 10,
+    });
+    const attacker = new Attacker(client);
+    try {
+      attacker.send(encodeHello(), encodeOffer({ id: 1, transfer: TID(2000), path: ['f'], size: 1 }));
+      await attacker.expect('accept', 1);
+      // Each is accepted right after its 'incoming' (autoAccept), before this test goes on.
+      let offered = 0;
+      const waiting = new Promise<void>((r) => session.on('incoming', () => ++offered === 10 && r()));
+      for (let i = 2; i <= 11; i++)
+        attacker.send(encodeOffer({ id: i, transfer: TID(2000 + i), path: ['f'], size: 1 }));
+      await waiting;
+      attacker.send(encodeOffer({ id: 12, transfer: TID(2012), path: ['f'], size: 1 }));
+      const d = await attacker.expect('decline', 12);
+      assert.equal(d.type === 'decline' && d.code, 'too-many-offers');
+      assert.ok(!attacker.frames.some((f) => f.type === 'accept' && f.id > 1), 'the others still wait');
+    } finally {
+      await session.close();
+    }
+  });
 });

@@ -64,7 +64,11 @@ export interface TransferSessionOptions {
   chunkSize?: number;
   /** Chunks in flight per direction (default 8: 2 MiB each way with 256 KiB chunks). */
   slots?: number;
-  /** Offers waiting for a decision beyond which new ones are declined (default 1024). */
+  /**
+   * Offers not answered yet (waiting for a decision, or accepted and waiting for a free
+   * `maxOpenIncoming` place) beyond which new ones are declined (default 1024). A sender following
+   * the protocol has at most its own `maxUnansweredOffers` (256) out.
+   */
   maxPendingOffers?: number;
   /** Accepted incoming files open at once; later accepts wait (default 16). */
   maxOpenIncoming?: number;
@@ -147,6 +151,39 @@ async function writeFully(fd: number, buf: Buffer, length: number, position: num
   }
 }
 
+/**
+ * Feeds the first `length` bytes of the file to `hash`, a pool slot at a time (to check a partial
+ * file). Stops early at the end of the file or when `stop()` says so; returns how many bytes it fed.
+ */
+async function hashFile(
+  hasher: Hasher,
+  hash: number,
+  fd: number,
+  pool: SlotPool,
+  length: number,
+  stop: () => boolean,
+): Promise<number> {
+  let pending: Promise<void> = Promise.resolve();
+  let pos = 0;
+  while (pos < length && !stop()) {
+    const slot = await pool.acquire();
+    const n = await readFully(fd, pool.view(slot), 0, Math.min(pool.slotSize, length - pos), pos).catch(
+      (e: unknown) => {
+        pool.release(slot);
+        throw e;
+      },
+    );
+    if (n === 0) {
+      pool.release(slot);
+      break;
+    }
+    pending = hasher.update(hash, pool, slot, 0, n).finally(() => pool.release(slot));
+    pos += n;
+  }
+  await pending;
+  return pos;
+}
+
 // ---------------------------------------------------------------- per-transfer state the session keeps
 
 interface OutgoingState {
@@ -181,6 +218,8 @@ interface IncomingState {
   /** Resolves when the file is closed and the partial file kept or removed. */
   settled: Promise<void>;
   hasPermit: boolean;
+  /** Counted in `unansweredOffers` until ACCEPT, DECLINE or REPORT has gone out (or the transfer ended). */
+  unanswered: boolean;
 }
 
 interface CurrentData {
@@ -216,7 +255,7 @@ export class TransferSession extends EventEmitter<TransferSessionEvents> impleme
 
   private readonly incoming = new Map<number, IncomingState>();
   private lastIncomingId = 0;
-  private pendingOffers = 0;
+  private unansweredOffers = 0;
   private openIncoming = 0;
   private readonly permitWaiters: (() => void)[] = [];
   private current: CurrentData | undefined;
@@ -352,7 +391,6 @@ export class TransferSession extends EventEmitter<TransferSessionEvents> impleme
   acceptTransfer(t: Transfer): void {
     const s = this.incoming.get(t.id);
     if (!s || s.t !== t || t.state !== 'pending') return;
-    this.pendingOffers--;
     t.setState('preparing');
     s.preparing = this.prepareIncoming(s);
   }
@@ -360,7 +398,6 @@ export class TransferSession extends EventEmitter<TransferSessionEvents> impleme
   declineTransfer(t: Transfer, message: string): void {
     const s = this.incoming.get(t.id);
     if (!s || s.t !== t || t.state !== 'pending') return;
-    this.pendingOffers--;
     this.sendControl(encodeDecline({ id: t.id, code: 'declined', message }));
     this.endIncoming(s, 'declined', { code: 'declined', message, by: 'local', resumable: false }, false);
   }
@@ -374,7 +411,6 @@ export class TransferSession extends EventEmitter<TransferSessionEvents> impleme
     } else {
       const s = this.incoming.get(t.id);
       if (!s || s.t !== t || t.state === 'verifying') return;
-      if (t.state === 'pending') this.pendingOffers--;
       this.sendControl(encodeReport({ id: t.id, ok: false, code: 'cancelled', message }));
       this.endIncoming(s, 'cancelled', { code: 'cancelled', message, by: 'local', resumable: false }, false);
     }
@@ -714,30 +750,6 @@ export class TransferSession extends EventEmitter<TransferSessionEvents> impleme
     }
   }
 
-  /** Feeds bytes [from, to) of the file to `hash` (to check a receiver's partial file). */
-  private async hashRange(s: OutgoingState, hash: number, from: number, to: number): Promise<boolean> {
-    const pool = this.sendPool;
-    const chunk = this.opts.chunkSize;
-    let pending: Promise<void> = Promise.resolve();
-    for (let pos = from; pos < to && !s.stopped;) {
-      const slot = await pool.acquire();
-      const n = await readFully(s.fd as number, pool.view(slot), 0, Math.min(chunk, to - pos), pos).catch(
-        (e: unknown) => {
-          pool.release(slot);
-          throw e;
-        },
-      );
-      if (n === 0) {
-        pool.release(slot);
-        return false;
-      }
-      pending = this.hasher.update(hash, pool, slot, 0, n).finally(() => pool.release(slot));
-      pos += n;
-    }
-    await pending;
-    return !s.stopped;
-  }
-
   private async stream(s: OutgoingState): Promise<void> {
     const t = s.t;
     const accept = s.accept as { offset: number; prefixSha256?: string };
@@ -746,7 +758,8 @@ export class TransferSession extends EventEmitter<TransferSessionEvents> impleme
     let start = 0;
     if (accept.offset > 0 && accept.offset <= t.size) {
       // The receiver has a partial file: resume only if its bytes are ours (same prefix hash).
-      if (!(await this.hashRange(s, hash, 0, accept.offset))) return hasher.drop(hash);
+      const end = await hashFile(hasher, hash, s.fd as number, this.sendPool, accept.offset, () => s.stopped);
+      if (end < accept.offset || s.stopped) return hasher.drop(hash);
       if ((await hasher.peek(hash)) === accept.prefixSha256) start = accept.offset;
       else {
         hasher.drop(hash);
@@ -855,8 +868,8 @@ export class TransferSession extends EventEmitter<TransferSessionEvents> impleme
       this.sendControl(encodeDecline({ id: offer.id, code: 'bad-name', message }));
       return;
     }
-    if (this.pendingOffers >= this.opts.maxPendingOffers) {
-      const message = 'too many offers waiting for a decision';
+    if (this.unansweredOffers >= this.opts.maxPendingOffers) {
+      const message = 'too many offers waiting for an answer';
       this.sendControl(encodeDecline({ id: offer.id, code: 'too-many-offers', message }));
       return;
     }
@@ -885,12 +898,13 @@ export class TransferSession extends EventEmitter<TransferSessionEvents> impleme
       stopped: false,
       settled: Promise.resolve(),
       hasPermit: false,
+      unanswered: true,
       session: this,
       preparing: Promise.resolve(),
     };
     this.incoming.set(offer.id, s);
     void t.done.then(() => this.incoming.delete(offer.id));
-    this.pendingOffers++;
+    this.unansweredOffers++;
     void this.reviewOffer(s);
   }
 
@@ -903,7 +917,7 @@ export class TransferSession extends EventEmitter<TransferSessionEvents> impleme
       const done = await this.store.readDone(t.transferId);
       if (done && done.peer === this.opts.peer && done.size === t.size && !t.final) {
         // Received on an earlier connection whose REPORT got lost: say so again.
-        this.pendingOffers--;
+        this.offerAnswered(s);
         this.sendControl(encodeReport({ id: t.id, ok: true, sha256: done.sha256 }));
         t.savedAs = resolvePath(this.opts.downloadDir, done.savedAs);
         t.sha256 = done.sha256;
@@ -914,7 +928,6 @@ export class TransferSession extends EventEmitter<TransferSessionEvents> impleme
       const partial = await this.store.readPartial(t.transferId);
       resume = partial !== undefined && partial.meta.peer === this.opts.peer && partial.meta.size === t.size;
       if (partial && !resume && partial.meta.peer !== this.opts.peer) {
-        if (t.state === 'pending') this.pendingOffers--;
         this.sendControl(encodeDecline({ id: t.id, code: 'busy', message: 'transfer id in use' }));
         this.endIncoming(
           s,
@@ -930,7 +943,6 @@ export class TransferSession extends EventEmitter<TransferSessionEvents> impleme
       }
     } catch (e) {
       if (t.state !== 'pending') return;
-      this.pendingOffers--;
       const err = storeError(e, 'preparing the download folder');
       this.sendControl(encodeReport({ id: t.id, ok: false, code: err.code, message: err.message }));
       this.endIncoming(
@@ -990,7 +1002,8 @@ export class TransferSession extends EventEmitter<TransferSessionEvents> impleme
       s.hash = this.hasher.create();
       let prefix: string | undefined;
       if (length > 0) {
-        length = await this.rehashPartial(s, length);
+        // The partial file may be shorter than it was: what was actually read counts.
+        length = await hashFile(this.hasher, s.hash, s.fd, this.recvPool, length, () => s.t.final);
         if (length > 0) prefix = await this.hasher.peek(s.hash);
       }
       if (t.final || !this.open) return;
@@ -1004,6 +1017,7 @@ export class TransferSession extends EventEmitter<TransferSessionEvents> impleme
           prefix === undefined ? { id: t.id, offset: 0 } : { id: t.id, offset: length, prefixSha256: prefix },
         ),
       );
+      this.offerAnswered(s);
     } catch (e) {
       if (t.final) return;
       const err = storeError(e, 'creating the file');
@@ -1015,34 +1029,6 @@ export class TransferSession extends EventEmitter<TransferSessionEvents> impleme
         false,
       );
     }
-  }
-
-  /** Hashes the partial file from disk; returns the length actually read (the file may be shorter). */
-  private async rehashPartial(s: IncomingState, length: number): Promise<number> {
-    const pool = this.recvPool;
-    let pending: Promise<void> = Promise.resolve();
-    let pos = 0;
-    while (pos < length && !s.t.final) {
-      const slot = await pool.acquire();
-      const n = await readFully(
-        s.fd as number,
-        pool.view(slot),
-        0,
-        Math.min(pool.slotSize, length - pos),
-        pos,
-      ).catch((e: unknown) => {
-        pool.release(slot);
-        throw e;
-      });
-      if (n === 0) {
-        pool.release(slot);
-        break;
-      }
-      pending = this.hasher.update(s.hash as number, pool, slot, 0, n).finally(() => pool.release(slot));
-      pos += n;
-    }
-    await pending;
-    return pos;
   }
 
   private onDataHeader(h: DataHeader): void {
@@ -1194,9 +1180,14 @@ export class TransferSession extends EventEmitter<TransferSessionEvents> impleme
   private onCancel(id: number, code: string, message: string): void {
     const s = this.incomingFor(id, 'CANCEL');
     if (!s) return;
-    if (s.t.state === 'pending') this.pendingOffers--;
     const status = code === 'cancelled' ? 'cancelled' : 'failed';
     this.endIncoming(s, status, { code, message, by: 'peer', resumable: false }, false);
+  }
+
+  private offerAnswered(s: IncomingState): void {
+    if (!s.unanswered) return;
+    s.unanswered = false;
+    this.unansweredOffers--;
   }
 
   private releaseIncoming(s: IncomingState): void {
@@ -1217,6 +1208,7 @@ export class TransferSession extends EventEmitter<TransferSessionEvents> impleme
   ): void {
     if (s.t.final) return;
     s.stopped = true;
+    this.offerAnswered(s);
     const started =
       s.fd !== undefined ||
       s.t.state === 'preparing' ||
