@@ -114,11 +114,16 @@ describe('join link', () => {
     rejects(withParam('user', 'Alice'), /invalid 'user'/);
     rejects(withParam('user', '../x'), /invalid 'user'/);
     rejects(withParam('domain', 'exa mple.org'), /invalid 'domain'/);
+    // The token is a secret: the message says how long it was, never what it was.
     rejects(
       withParam('token', 'short'),
-      /invalid 'token' \("short"\): expected 22 to 128 base64url characters/,
+      /invalid 'token' \(5 characters\): expected 22 to 128 base64url characters/,
     );
     rejects(withParam('token', `${TOKEN.slice(0, 40)}+/=`), /invalid 'token'/);
+    assert.throws(
+      () => parseJoinLink(withParam('token', `${TOKEN}>`)),
+      (e: unknown) => e instanceof JoinLinkError && !e.message.includes(TOKEN),
+    );
   });
   it('refuses to format an invalid link', () => {
     assert.throws(() => formatJoinLink({ ...link, caFingerprint: 'sha256:XYZ' }), /invalid 'ca'/);

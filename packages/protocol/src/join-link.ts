@@ -14,6 +14,7 @@
  * are ignored, so later version-1 links may add optional ones; a change that old apps must not
  * misread bumps `v`. Runs in browsers too: no Node APIs.
  */
+import { ipFamily } from './sdp/address.js';
 
 export const JOIN_LINK_VERSION = 1;
 
@@ -35,7 +36,6 @@ export class JoinLinkError extends Error {
 
 const USER = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const FINGERPRINT = /^sha256:(?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/;
 const TOKEN = /^[A-Za-z0-9_-]{22,128}$/;
 
@@ -45,16 +45,6 @@ function isHostname(s: string): boolean {
   return labels.every((l) => LABEL.test(l)) && !/^\d+$/.test(labels[labels.length - 1] ?? '');
 }
 
-function isIPv6(s: string): boolean {
-  if (!/^[0-9a-f:.]+$/i.test(s) || !s.includes(':')) return false;
-  try {
-    new URL(`http://[${s}]/`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Validates `host:port` / `[ipv6]:port` (port 1–65535); returns it lower-cased, or undefined. */
 function checkHostPort(s: string): string | undefined {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s);
@@ -62,9 +52,9 @@ function checkHostPort(s: string): string | undefined {
   const port = Number(m[3]);
   if (port < 1 || port > 65535) return undefined;
   const v6 = m[1];
-  if (v6 !== undefined) return isIPv6(v6) ? `[${v6.toLowerCase()}]:${port}` : undefined;
+  if (v6 !== undefined) return ipFamily(v6) === 6 ? `[${v6.toLowerCase()}]:${port}` : undefined;
   const host = (m[2] ?? '').toLowerCase();
-  return IPV4.test(host) || isHostname(host) ? `${host}:${port}` : undefined;
+  return ipFamily(host) === 4 || isHostname(host) ? `${host}:${port}` : undefined;
 }
 
 type Field = 'domain' | 'user' | 'server' | 'https' | 'ca' | 'token';
@@ -92,10 +82,12 @@ const ORDER: Field[] = ['domain', 'user', 'server', 'https', 'ca', 'token'];
 function checkField(field: Field, value: string): string {
   const rule = FIELD_RULES[field];
   const ok = rule.check(value);
-  if (ok === undefined)
-    throw new JoinLinkError(
-      `join link: invalid '${field}' (${JSON.stringify(value)}): expected ${rule.what}`,
-    );
+  if (ok === undefined) {
+    // A malformed token may still hold the real one (a link copied with a trailing character): the
+    // message, which may be shown or logged, never carries it.
+    const shown = field === 'token' ? `${value.length} characters` : JSON.stringify(value);
+    throw new JoinLinkError(`join link: invalid '${field}' (${shown}): expected ${rule.what}`);
+  }
   return ok;
 }
 
