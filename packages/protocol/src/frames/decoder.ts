@@ -6,6 +6,7 @@ import {
   maxBodyFor,
   parseControl,
   parseDataHeader,
+  unknownFrameType,
 } from './format.js';
 import type { Frame } from './format.js';
 
@@ -88,9 +89,9 @@ export class FrameDecoder {
       );
     }
     const max = maxBodyFor(type);
-    if (max === undefined) parseControl(type, new Uint8Array(0)); // throws unknown-frame-type
+    if (max === undefined) throw unknownFrameType(type);
     const bodyLength = length - 1;
-    if (bodyLength > (max as number)) {
+    if (bodyLength > max) {
       throw new FrameError(
         'frame-too-large',
         `${FRAME_TYPE_NAMES[type] ?? type} frame of ${bodyLength} bytes exceeds the limit of ${max}`,

@@ -465,11 +465,16 @@ export function parseControl(type: number, body: Uint8Array): Frame {
       return { type: 'report', report };
     }
     default:
-      throw new FrameError(
-        'unknown-frame-type',
-        `unknown frame type 0x${type.toString(16).padStart(2, '0')} (protocol ${FRAME_VERSION.major}.${FRAME_VERSION.minor})`,
-      );
+      throw unknownFrameType(type);
   }
+}
+
+/** The error for a frame type this version does not know. */
+export function unknownFrameType(type: number): FrameError {
+  return new FrameError(
+    'unknown-frame-type',
+    `unknown frame type 0x${type.toString(16).padStart(2, '0')} (protocol ${FRAME_VERSION.major}.${FRAME_VERSION.minor})`,
+  );
 }
 
 /** Parses DATA's fixed part (the first 12 bytes of its body) given the body length. */

@@ -630,7 +630,7 @@ export function negotiatedRoles(
 }
 
 /** Candidates the other end can connect to (passive, with a port), highest priority first. */
-export function passiveCandidates(desc: ChannelDescription): ChannelCandidate[] {
+export function passiveCandidates(desc: Pick<ChannelDescription, 'candidates'>): ChannelCandidate[] {
   return desc.candidates
     .filter((c) => c.tcpType === 'passive' && c.port > 0)
     .sort((a, b) => b.priority - a.priority);

@@ -255,9 +255,11 @@ describe('certificates that do not match the signalled fingerprint', () => {
       'fingerprint-mismatch',
     );
     assert.equal(e.details.detectedBy, 'peer');
-    // A client that is not TLS at all, and one without the channel's ALPN.
+    // A client that is not TLS at all, and one without the channel's ALPN. The listener reports a
+    // refusal before it closes the connection, so both closes mean both were dealt with.
     const raw = netConnect(listener.endpoints[0]!.port, LO);
     raw.on('error', () => undefined);
+    raw.resume();
     raw.end('GET / HTTP/1.1\r\n\r\n');
     const noAlpn = tlsConnect({
       host: LO,
@@ -267,8 +269,7 @@ describe('certificates that do not match the signalled fingerprint', () => {
     });
     noAlpn.on('error', () => undefined);
     noAlpn.resume();
-    await once(noAlpn, 'close');
-    await new Promise((r) => setTimeout(r, 100));
+    await Promise.all([once(raw, 'close'), once(noAlpn, 'close')]);
     assert.equal(refused.length, 2, 'Mallory and the client without ALPN');
     assert.equal(refused[0]!.error.code, 'fingerprint-mismatch');
     assert.equal(refused[1]!.error.code, 'protocol');
@@ -400,8 +401,9 @@ describe('candidate racing (RFC 8305)', () => {
       assert.ok(elapsed >= 190 && elapsed < 3000, `${elapsed} ms`);
       assert.equal(a.remote.port, live.port);
       assert.equal(hole.sockets.length, 1, 'the black hole was tried');
-      await new Promise((r) => setTimeout(r, 50));
-      assert.ok(hole.sockets[0]!.destroyed || hole.sockets[0]!.readableEnded, 'and its connection closed');
+      const loser = hole.sockets[0]!;
+      if (!loser.destroyed) await once(loser, 'close');
+      assert.ok(loser.destroyed || loser.readableEnded, 'and its connection closed');
       p.destroy();
       a.destroy();
     } finally {
@@ -463,7 +465,9 @@ describe('candidate racing (RFC 8305)', () => {
         localAddresses: [LO],
         signal: ac.signal,
       });
-      setTimeout(() => ac.abort(), 50);
+      // Abort while the attempt is under way (connected, no TLS answer).
+      await once(hole.server, 'connection');
+      ac.abort();
       await channelError(p, 'cancelled');
     } finally {
       await hole.close();

@@ -6,6 +6,7 @@ import {
   ipFamily,
   isLinkLocalIpv6,
   isLoopbackIp,
+  passiveCandidates,
   type ChannelCandidate,
   type ChannelFingerprint,
 } from '@tsunagu/protocol';
@@ -20,7 +21,7 @@ import {
 } from './binding-io.js';
 import { Channel } from './channel.js';
 import type { ChannelCredentials } from './credentials.js';
-import { ChannelError, localMismatch, mostSevere, peerMismatch } from './errors.js';
+import { ChannelError, isVerdict, localMismatch, mostSevere, peerMismatch } from './errors.js';
 import { certificateMatches, usableFingerprints } from './fingerprint.js';
 import type { PeerCertificateCheck } from './peer-check.js';
 
@@ -60,10 +61,10 @@ export function connectOrder(
 ): ChannelCandidate[] {
   const local = peerIsLocal(candidates, localAddresses);
   const seen = new Set<string>();
-  const usable = candidates
-    .filter((c) => c.tcpType === 'passive' && c.port > 0 && ipFamily(c.address) !== 0)
-    .filter((c) => !isLinkLocalIpv6(c.address) && (local || !isLoopbackIp(c.address)))
-    .sort((a, b) => b.priority - a.priority)
+  const usable = passiveCandidates({ candidates })
+    .filter(
+      (c) => ipFamily(c.address) !== 0 && !isLinkLocalIpv6(c.address) && (local || !isLoopbackIp(c.address)),
+    )
     .filter((c) => {
       const key = `${canonicalIp(c.address)} ${c.port}`;
       if (seen.has(key)) return false;
@@ -142,7 +143,7 @@ export function connectChannel(options: ConnectOptions): Promise<Channel> {
     const deadline = setTimeout(() => {
       const worst = mostSevere(failures);
       finish(
-        worst && ['fingerprint-mismatch', 'untrusted-certificate', 'session-mismatch'].includes(worst.code)
+        worst && isVerdict(worst)
           ? worst
           : new ChannelError(
               'timeout',

@@ -59,6 +59,16 @@ export function mostSevere(errors: readonly ChannelError[]): ChannelError | unde
   return best;
 }
 
+/**
+ * A refusal that decides the outcome when the deadline passes: the certificate is not the signalled
+ * one, or the connection belongs to another session. A plain timeout would hide it.
+ */
+export function isVerdict(e: ChannelError): boolean {
+  return (
+    e.code === 'fingerprint-mismatch' || e.code === 'untrusted-certificate' || e.code === 'session-mismatch'
+  );
+}
+
 export function localMismatch(remote: string, presented: string | undefined): ChannelError {
   return new ChannelError(
     'fingerprint-mismatch',

@@ -19,7 +19,7 @@ import {
 } from './binding-io.js';
 import { Channel, type Endpoint } from './channel.js';
 import type { ChannelCredentials } from './credentials.js';
-import { ChannelError, localMismatch, mostSevere, peerMismatch } from './errors.js';
+import { ChannelError, isVerdict, localMismatch, mostSevere, peerMismatch } from './errors.js';
 import { certificateMatches, usableFingerprints } from './fingerprint.js';
 import type { PeerCertificateCheck } from './peer-check.js';
 
@@ -70,7 +70,9 @@ export class ChannelListener extends EventEmitter<{ refused: [RefusedConnection]
   readonly #servers: Server[];
   readonly #options: ListenOptions & { handshakeTimeoutMs: number; maxPending: number; log: Log };
   readonly #pending = new Set<Socket>();
-  readonly #refusals: ChannelError[] = [];
+  /** Connections refused so far, and the most serious refusal (kept, not every one: a peer may flood). */
+  #refused = 0;
+  #worstRefusal: ChannelError | undefined;
   #acceptedAt = 0;
   #won = false;
   #peer: readonly ChannelFingerprint[] | undefined;
@@ -160,16 +162,14 @@ export class ChannelListener extends EventEmitter<{ refused: [RefusedConnection]
     const timeoutMs = options.timeoutMs ?? 10_000;
     return new Promise<Channel>((resolve, reject) => {
       const timer = setTimeout(() => {
-        const worst = mostSevere(this.#refusals);
+        const worst = this.#worstRefusal;
         this.#fail(
-          worst && ['fingerprint-mismatch', 'untrusted-certificate', 'session-mismatch'].includes(worst.code)
+          worst && isVerdict(worst)
             ? worst
             : new ChannelError(
                 'timeout',
                 `no verified connection from the peer within ${timeoutMs} ms` +
-                  (this.#refusals.length
-                    ? ` (${this.#refusals.length} connection(s) refused: ${worst?.message})`
-                    : ''),
+                  (this.#refused ? ` (${this.#refused} connection(s) refused: ${worst?.message})` : ''),
               ),
         );
       }, timeoutMs);
@@ -210,7 +210,8 @@ export class ChannelListener extends EventEmitter<{ refused: [RefusedConnection]
 
   #refuse(tls: TLSSocket, reason: string, error: ChannelError): void {
     refuseAndClose(tls, reason);
-    this.#refusals.push(error);
+    this.#refused++;
+    this.#worstRefusal = mostSevere(this.#worstRefusal ? [this.#worstRefusal, error] : [error]);
     this.#options.log.warn(
       { remote: error.details.remote, reason, error: error.message },
       'channel connection refused',

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { isSelfSigned, uriSans } from '../identity/certificate.js';
 
 /**
  * An extra check of the peer's certificate, after its fingerprint matched the signalled one: returns
@@ -22,18 +23,15 @@ export function caIssuedPeerCheck(options: {
   const ca = new X509Certificate(options.caPem);
   const aor = options.peerAor.toLowerCase();
   return (cert) => {
-    const selfSigned = cert.issuer === cert.subject && cert.verify(cert.publicKey);
-    if (selfSigned)
+    if (isSelfSigned(cert))
       return options.requireCaIssued ? 'the certificate is not issued by the deployment CA' : undefined;
     if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey))
       return 'the certificate is not issued by the deployment CA';
     const now = (options.now ?? (() => new Date()))();
     if (now < new Date(cert.validFrom) || now > new Date(cert.validTo))
       return 'the certificate has expired or is not yet valid';
-    const uris = [...(cert.subjectAltName ?? '').matchAll(/(?:^|, )URI:([^,]+)/g)].map((m) =>
-      m[1]!.toLowerCase(),
-    );
-    if (!uris.includes(aor)) return `the certificate does not name ${options.peerAor}`;
+    if (!uriSans(cert).some((u) => u.toLowerCase() === aor))
+      return `the certificate does not name ${options.peerAor}`;
     return undefined;
   };
 }

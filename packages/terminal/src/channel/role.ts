@@ -1,4 +1,9 @@
-import { canonicalIp, type ChannelDescription, type SetupAttribute } from '@tsunagu/protocol';
+import {
+  canonicalIp,
+  passiveCandidates,
+  type ChannelDescription,
+  type SetupAttribute,
+} from '@tsunagu/protocol';
 import type { InboundPolicy } from '../identity/profile.js';
 import { ChannelError } from './errors.js';
 
@@ -40,7 +45,7 @@ export function ownReachability(
  */
 export function offererReachability(offer: ChannelDescription, ownObservedAddress?: string): Reachability {
   if (offer.setup === 'active' || offer.setup === 'holdconn') return 'no';
-  const passive = offer.candidates.filter((c) => c.tcpType === 'passive' && c.port > 0);
+  const passive = passiveCandidates(offer);
   if (passive.length === 0) return offer.candidates.length === 0 ? 'unknown' : 'no';
   const srflx = passive.filter((c) => c.type === 'srflx');
   if (srflx.length === 0) return 'yes';

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { parseJoinLink } from '@tsunagu/protocol';
 import { Core, URI, UserAgent } from 'sip.js';
+import { uriSans } from '../identity/certificate.js';
 import { useRfc8760Digest } from '../sip/digest.js';
 import { normalizeFingerprint } from '../sip/pinned-tls.js';
 import { TlsTransport } from '../sip/transport.js';
@@ -243,9 +244,9 @@ export async function login(o: LoginOptions): Promise<DeviceCredentials> {
 
 /** The domain in the server certificate's `URI:sip:<domain>` subjectAltName (RFC 5922 §7.1). */
 function sipDomainOf(transport: TlsTransport): string | undefined {
-  const san = transport.socket?.getPeerX509Certificate()?.subjectAltName ?? '';
-  for (const part of san.split(/,\s*/)) {
-    const m = /^URI:sips?:([a-z0-9.-]+)$/i.exec(part);
+  const cert = transport.socket?.getPeerX509Certificate();
+  for (const uri of cert ? uriSans(cert) : []) {
+    const m = /^sips?:([a-z0-9.-]+)$/i.exec(uri);
     if (m) return m[1]!.toLowerCase();
   }
   return undefined;

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
-import { checkPinnedCa, connectPinned, explainTlsError } from '../sip/pinned-tls.js';
+import { checkPinnedCa, connectPinned } from '../sip/pinned-tls.js';
 
 /** `host:port` / `[v6]:port` → parts. */
 export function splitHostPort(text: string): { host: string; port: number } {
@@ -117,12 +117,8 @@ export async function connectVerified(
   timeoutMs: number,
 ): Promise<tls.TLSSocket> {
   const { host, port } = splitHostPort(hostPort);
-  const o = { host, port, ca: caPem, caFingerprint: pin, timeoutMs };
-  try {
-    const socket = await connectPinned(o);
-    socket.on('error', () => undefined);
-    return socket;
-  } catch (err) {
-    throw explainTlsError(err as Error, o);
-  }
+  // connectPinned's failures already say what they mean (explainTlsError).
+  const socket = await connectPinned({ host, port, ca: caPem, caFingerprint: pin, timeoutMs });
+  socket.on('error', () => undefined);
+  return socket;
 }

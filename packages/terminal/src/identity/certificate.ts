@@ -10,7 +10,7 @@ import forge from 'node-forge';
 const DAY_MS = 86_400_000;
 /** Peers whose clocks run a little behind still accept a certificate made just now. */
 const BACKDATE_MS = 5 * 60_000;
-export const SELF_SIGNED_VALIDITY_DAYS = 365;
+const SELF_SIGNED_VALIDITY_DAYS = 365;
 
 /** forge functions its type declarations leave out (node-forge 1.x `lib/x509.js`). */
 interface ForgePkiInternals {

@@ -3,7 +3,7 @@ import { chmod, link, open, readFile, rename, stat, unlink } from 'node:fs/promi
 import { dirname } from 'node:path';
 
 /** Owner read/write only: private keys, secrets, the profile. */
-export const PRIVATE_FILE_MODE = 0o600;
+const PRIVATE_FILE_MODE = 0o600;
 /** Owner only: the profile folder. */
 export const PRIVATE_DIR_MODE = 0o700;
 

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { quote } from '@tsunagu/server/sip';
 import { Core } from 'sip.js';
 import type { UserAgent } from 'sip.js';
 
@@ -64,9 +65,6 @@ export function digestResponse(p: DigestInput): string {
   const ha2 = p.qop === 'auth-int' ? h(`${p.method}:${p.uri}:${h(p.body ?? '')}`) : h(`${p.method}:${p.uri}`);
   return h(`${ha1}:${p.nonce}:${p.nc}:${p.cnonce}:${p.qop}:${ha2}`);
 }
-
-/** A quoted-string (RFC 3261 §25.1). */
-const quote = (s: string): string => `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 
 interface Challenge {
   algorithm?: string;

@@ -1,3 +1,4 @@
+import { splitList } from '@tsunagu/server/sip';
 import { Grammar } from 'sip.js';
 
 /**
@@ -20,7 +21,7 @@ export interface AssertedIdentity {
 export function parseAssertedIdentity(values: readonly string[]): AssertedIdentity | undefined {
   for (const value of values) {
     // A header may list a sip and a tel identity (RFC 3325 §9.1): take the sip one.
-    for (const part of splitNameAddrs(value)) {
+    for (const part of splitList(value)) {
       const parsed = Grammar.nameAddrHeaderParse(part);
       const uri = parsed?.uri;
       if (!uri || (uri.scheme !== 'sip' && uri.scheme !== 'sips') || !uri.user) continue;
@@ -31,25 +32,4 @@ export function parseAssertedIdentity(values: readonly string[]): AssertedIdenti
     }
   }
   return undefined;
-}
-
-/** Splits a comma-separated list of name-addrs, ignoring commas inside quotes and angle brackets. */
-function splitNameAddrs(value: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let quoted = false;
-  let start = 0;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (c === '\\' && quoted) i++;
-    else if (c === '"') quoted = !quoted;
-    else if (!quoted && c === '<') depth++;
-    else if (!quoted && c === '>') depth = Math.max(0, depth - 1);
-    else if (!quoted && depth === 0 && c === ',') {
-      out.push(value.slice(start, i).trim());
-      start = i + 1;
-    }
-  }
-  out.push(value.slice(start).trim());
-  return out.filter((s) => s.length > 0);
 }

@@ -105,7 +105,7 @@ const UNTRUSTED_CODES = new Set([
 const EXPIRED_CODES = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 
 /** Turns a TLS failure into an error that says what it means for the user; other errors pass through. */
-export function explainTlsError(err: Error & { code?: string }, o: PinnedTlsOptions): Error {
+function explainTlsError(err: Error & { code?: string }, o: PinnedTlsOptions): Error {
   const where = `${net.isIPv6(o.host) ? `[${o.host}]` : o.host}:${o.port}`;
   const pin = o.caFingerprint;
   if (err instanceof ServerCertificateError) return err;
@@ -137,11 +137,7 @@ export function explainTlsError(err: Error & { code?: string }, o: PinnedTlsOpti
 }
 
 /** After OpenSSL accepted the chain: some certificate in it must be issued and signed by the pinned CA. */
-export function assertIssuedByPinnedCa(
-  socket: tls.TLSSocket,
-  ca: X509Certificate,
-  o: PinnedTlsOptions,
-): void {
+function assertIssuedByPinnedCa(socket: tls.TLSSocket, ca: X509Certificate, o: PinnedTlsOptions): void {
   const chain: X509Certificate[] = [];
   const seen = new Set<string>();
   let cert: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);

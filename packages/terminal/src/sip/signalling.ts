@@ -4,6 +4,7 @@ import os from 'node:os';
 import { Inviter, URI, UserAgent } from 'sip.js';
 import type { Invitation, LogLevel } from 'sip.js';
 import type { DeviceCredentials } from '../enroll/credentials.js';
+import { splitHostPort } from '../enroll/https.js';
 import { CallError, IncomingCall, NegotiatorSdh, OutgoingCall, SdhRegistry, SDP } from './calls.js';
 import type { OfferProvider } from './calls.js';
 import { ContactSubscription, type Contact } from './contacts.js';
@@ -199,14 +200,13 @@ export class Signalling extends EventEmitter<SignallingEvents> {
     creds: DeviceCredentials,
     options: Omit<Partial<SignallingOptions>, 'server' | 'ca' | 'caFingerprint' | 'domain' | 'user'> = {},
   ): Signalling {
-    const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(creds.server);
-    if (!m) throw new TypeError(`invalid server address ${JSON.stringify(creds.server)}`);
+    const server = splitHostPort(creds.server);
     return new Signalling({
       username: creds.username,
       password: creds.secret,
       instanceId: creds.instanceId,
       ...options,
-      server: { host: (m[1] ?? m[2])!, port: Number(m[3]) },
+      server,
       ca: creds.caPem,
       caFingerprint: creds.caFingerprint,
       domain: creds.domain,
