@@ -69,6 +69,27 @@ test('enrolled by invite links, alice sees bob (not carol) and opens a verified 
   assert.match(((await ended).data as ChannelView).reason ?? '', /peer/);
 });
 
+test('a long-running terminal keeps only the newest finished channels in its snapshot', async () => {
+  addRule(t.admin, { domain: t.domain }, 'allow', 'kim', 'lee');
+  await t.reachable('kim', 'lee');
+  const { terminal: kim } = await enrolledTerminal(t, dir, 'kim', { keepFinished: 2 });
+  terminals.push(kim);
+  const lee = await join_('lee');
+  const opened: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const ringing = next(lee, channelPhase('ringing'));
+    const declined = next(kim, channelPhase('declined'));
+    opened.push((await kim.call('channel.open', { user: 'lee' })).channelId);
+    await lee.call('channel.decline', { channelId: ((await ringing).data as ChannelView).id });
+    await declined;
+  }
+  assert.deepEqual(
+    kim.snapshot().channels.map((c) => c.id),
+    opened.slice(-2),
+    'the two oldest declined channels are forgotten',
+  );
+});
+
 test('the event stream is ordered and a snapshot tells where it stands', async () => {
   const dave = await join_('dave');
   const seqs: number[] = [];

@@ -50,6 +50,11 @@ export interface TerminalOptions {
   downloadDir?: string;
   /** Accept offered files without asking (from peers in acceptFrom only). */
   autoAcceptFiles?: boolean;
+  /**
+   * How many finished channels and finished transfers the snapshot keeps (default 200 each): a daemon
+   * runs for months, and everything older is in the history file.
+   */
+  keepFinished?: number;
   /** Channel setup overrides (tests pass loopback addresses). */
   channel?: Partial<Omit<ChannelSetupOptions, 'credentials'>>;
   signalling?: Omit<Partial<SignallingOptions>, 'server' | 'ca' | 'caFingerprint' | 'domain' | 'user'>;
@@ -101,6 +106,7 @@ export function effectiveSettings(
 
 const newId = (): string => randomBytes(6).toString('base64url');
 const RESUME_ATTEMPTS = 4;
+const FINAL_PHASES: ReadonlySet<ChannelView['phase']> = new Set(['failed', 'declined', 'ended']);
 const RESUME_DELAY_MS = 250;
 
 export class Terminal implements TerminalApi {
@@ -403,6 +409,7 @@ export class Terminal implements TerminalApi {
       }).catch(() => undefined);
       this.#writes.add(write);
       void write.finally(() => this.#writes.delete(write));
+      this.#prune();
     });
     publish();
     return id;
@@ -487,12 +494,26 @@ export class Terminal implements TerminalApi {
     return t as IncomingTransfer;
   }
 
+  /** Forgets the oldest finished transfers and channels beyond `keepFinished` (insertion order). */
+  #prune(): void {
+    const keep = this.o.keepFinished ?? 200;
+    const done = [...this.#transfers].filter(([, e]) => e.transfer.outcome !== undefined);
+    for (const [id] of done.slice(0, Math.max(0, done.length - keep))) this.#transfers.delete(id);
+    // A channel stays while a transfer it carried is still listed, so every listed transfer has its channel.
+    const carrying = new Set([...this.#transfers.values()].map((e) => e.view.channelId));
+    const ended = [...this.#channels].filter(
+      ([id, e]) => FINAL_PHASES.has(e.view.phase) && !carrying.has(id),
+    );
+    for (const [id] of ended.slice(0, Math.max(0, ended.length - keep))) this.#channels.delete(id);
+  }
+
   #update(entry: ChannelEntry, change: Partial<ChannelView>): void {
     const next: ChannelView = { ...entry.view, ...change };
     if (!change.reason) delete next.reason;
     if (change.reason) next.reason = change.reason;
     entry.view = next;
     this.#emit({ type: 'channel', data: next });
+    if (FINAL_PHASES.has(next.phase)) this.#prune();
   }
 
   #entry(channelId: string): ChannelEntry {

@@ -13,7 +13,7 @@ export async function enrolledTerminal(
   t: TestServer,
   dir: string,
   user: string,
-  o: Partial<Pick<TerminalOptions, 'acceptFrom' | 'autoAcceptFiles' | 'downloadDir'>> = {},
+  o: Partial<Pick<TerminalOptions, 'acceptFrom' | 'autoAcceptFiles' | 'downloadDir' | 'keepFinished'>> = {},
 ): Promise<{ terminal: Terminal; profile: Profile }> {
   const profile = await enrolProfile(join(dir, user), inviteLink(t, user));
   const credentials = await credentialsOf(profile);
