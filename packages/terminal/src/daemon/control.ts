@@ -85,16 +85,24 @@ export async function connectControl(info: DaemonInfo): Promise<TerminalApi & { 
     ws.once('error', reject);
   });
   let nextId = 1;
+  let closed = false;
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   const listeners = new Set<(e: TerminalEvent) => void>();
+  // After the handshake an error is followed by 'close', which settles every pending call.
+  ws.on('error', () => undefined);
   ws.on('message', (data) => {
-    const msg = JSON.parse(data.toString()) as {
+    let msg: {
       event?: TerminalEvent;
       id?: number;
       ok?: boolean;
       result?: unknown;
       error?: { code: string; message: string };
     };
+    try {
+      msg = JSON.parse(data.toString()) as typeof msg;
+    } catch {
+      return ws.close(1007, 'not JSON');
+    }
     if (msg.event) for (const l of listeners) l(msg.event);
     else if (typeof msg.id === 'number') {
       const p = pending.get(msg.id);
@@ -104,12 +112,14 @@ export async function connectControl(info: DaemonInfo): Promise<TerminalApi & { 
     }
   });
   ws.on('close', () => {
+    closed = true;
     for (const p of pending.values()) p.reject(new Error('the daemon closed the connection'));
     pending.clear();
   });
   return {
     call: <N extends CommandName>(command: N, params: Commands[N]['params']) =>
       new Promise<Commands[N]['result']>((resolve, reject) => {
+        if (closed) return reject(new Error('the daemon closed the connection'));
         const id = nextId++;
         pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
         ws.send(JSON.stringify({ id, command, params }));
