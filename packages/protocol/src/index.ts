@@ -1,5 +1,11 @@
 export { addObservedCandidates, candidatePriority } from './sdp/observed.js';
-export { JOIN_LINK_VERSION, JoinLinkError, formatJoinLink, parseJoinLink } from './join-link.js';
+export {
+  JOIN_LINK_VERSION,
+  JoinLinkError,
+  MAX_JOIN_LINK_LENGTH,
+  formatJoinLink,
+  parseJoinLink,
+} from './join-link.js';
 export type { JoinLink } from './join-link.js';
 export {
   DATA_FRAME_OVERHEAD,

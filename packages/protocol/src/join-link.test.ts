@@ -43,6 +43,13 @@ describe('join link', () => {
     assert.deepEqual(parseJoinLink(s), link);
     assert.deepEqual(parseJoinLink(`  ${s}\n`), link, 'surrounding whitespace');
   });
+  it('refuses an over-long link before parsing it', () => {
+    const long = `${formatJoinLink(link)}&pad=${'x'.repeat(5000)}`;
+    assert.throws(
+      () => parseJoinLink(long),
+      (e: Error) => e instanceof JoinLinkError && /longer than 4096/.test(e.message),
+    );
+  });
   it('handles IPv6 addresses and encodes what must be encoded', () => {
     const v6 = { ...link, server: '[2001:DB8::10]:5061', https: '[::1]:5443' };
     const s = formatJoinLink(v6);

@@ -108,12 +108,19 @@ export function formatJoinLink(link: JoinLink): string {
   return `tsunagu://join?v=${JOIN_LINK_VERSION}${ORDER.map((f) => `&${f}=${encode(values[f])}`).join('')}`;
 }
 
+/** The longest join link accepted anywhere (a real one is about 300 characters). */
+export const MAX_JOIN_LINK_LENGTH = 4096;
+
 /**
  * Parses and strictly validates a join link (surrounding whitespace allowed). Throws a
  * JoinLinkError that says exactly what is wrong: scheme, link type, version, a missing, repeated or
  * malformed field.
  */
 export function parseJoinLink(text: string): JoinLink {
+  // Links come from people, the OS (deep links) and the network: bounded before any parsing.
+  if (text.length > MAX_JOIN_LINK_LENGTH) {
+    throw new JoinLinkError(`join link: longer than ${MAX_JOIN_LINK_LENGTH} characters`);
+  }
   const s = text.trim();
   if (s === '') throw new JoinLinkError('join link: empty');
   let url: URL;

@@ -6,11 +6,9 @@
 import { formatJoinLink, parseJoinLink } from '@tsunagu/protocol';
 
 export const DEEP_LINK_SCHEME = 'tsunagu';
-const MAX_LINK = 4096;
 
 /** The canonical join link in `text`, or undefined when it is not one. */
 export function joinLinkFrom(text: string): string | undefined {
-  if (text.length > MAX_LINK) return undefined;
   try {
     return formatJoinLink(parseJoinLink(text));
   } catch {

@@ -5,6 +5,8 @@
  * rule). Plain JSON only, so the same values cross `contextBridge` and a WebSocket unchanged.
  */
 
+import { MAX_JOIN_LINK_LENGTH } from '../join-link.js';
+
 export const API_VERSION = 1;
 
 export type ConnectionState = 'unenrolled' | 'connecting' | 'registered' | 'reconnecting' | 'failed';
@@ -126,7 +128,7 @@ export type TerminalEvent =
 export interface Commands {
   snapshot: { params: Record<string, never>; result: Snapshot };
   /** Joins a server with an invite link (`tsunagu://join?…`); the server is checked against its CA pin. */
-  'account.join': { params: { link: string }; result: { aor: string } };
+  'account.join': { params: { link: string }; result: { aor: string; server: string } };
   /** Starts a session server on this computer and joins it as its first user (a quick trial). */
   'account.startLocalServer': { params: Record<string, never>; result: { aor: string; server: string } };
   'settings.update': {
@@ -177,7 +179,6 @@ const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const USER = /^[a-z0-9][a-z0-9._-]{0,63}(@[a-z0-9.-]{1,253})?$/;
 const ACCEPT = /^(sip:)?[a-z0-9][a-z0-9._-]{0,63}(@[a-z0-9.-]{1,253})?$/;
 const MAX_PATHS = 1000;
-const MAX_LINK = 4096;
 const MAX_PATH_LENGTH = 4096;
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
@@ -209,7 +210,11 @@ export function parseCommand(input: unknown): CommandRequest {
       return { id, command, params: {} };
     case 'account.join': {
       const link = p.link;
-      if (typeof link !== 'string' || link.length > MAX_LINK || !link.startsWith('tsunagu://join?')) {
+      if (
+        typeof link !== 'string' ||
+        link.length > MAX_JOIN_LINK_LENGTH ||
+        !link.startsWith('tsunagu://join?')
+      ) {
         throw new CommandError('bad-params', '"link" must be a tsunagu://join?… invite link');
       }
       return { id, command, params: { link } };
