@@ -114,6 +114,7 @@ export type {
   DeviceInfo,
   DeviceView,
   HistoryEntry,
+  KeysView,
   SettingsView,
   Snapshot,
   TerminalApi,

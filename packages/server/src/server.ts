@@ -8,7 +8,12 @@ import {
 import { DigestAuthenticator } from './auth/digest.js';
 import { listenAdmin } from './admin/http.js';
 import { Metrics } from './admin/metrics.js';
-import { fingerprint } from './ca/index.js';
+import { X509Certificate } from 'node:crypto';
+import { certificateIdentity } from './auth/certificate.js';
+import { fingerprint, LocalAuthority, readPassphrase, type CertificateAuthority } from './ca/index.js';
+import { connectRemoteAuthority } from './ca/remote.js';
+import { Issuance } from './issuance/publish.js';
+import { RevocationList } from './issuance/revocation.js';
 import { dataPaths, formatHostPort, loadConfig, type HostPort } from './config/index.js';
 import { enrollHandler } from './enroll/enroll.js';
 import { createLogger, type Logger } from './log/logger.js';
@@ -39,13 +44,18 @@ export interface ServerOptions {
   transport?: Partial<TransportLimits>;
   throttle?: Partial<ThrottleLimits>;
   ringTimeoutMs?: number;
-  /** How often the database is checked for changes made by the admin CLI. */
+  /** How often the database is checked for changes made by the admin CLI (and so how fast a revocation spreads). */
   reloadIntervalMs?: number;
+  /** The CA key's passphrase when it is encrypted (default: TSUNAGU_CA_PASSPHRASE). */
+  caPassphrase?: string;
+  /** A certificate authority to use instead of the configured one (tests of the separate CA process). */
+  authority?: CertificateAuthority;
 }
 
 export interface RunningServer {
   addresses: { sip: string; wss: string; admin: string };
   caFingerprint: string;
+  revocations: RevocationList;
   context: ServerContext;
   presence: Presence;
   close(): Promise<void>;
@@ -73,7 +83,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
     return userNames;
   };
-  const deviceCache = new Map<string, { id: string; name: string; instance: string | undefined }[]>();
+  const deviceCache = new Map<
+    string,
+    { id: string; name: string; instance: string | undefined; revoked: boolean }[]
+  >();
   const directory: Directory = {
     // A Set: every proxied request asks, and a reload asks once per authenticated connection.
     userExists: (user) => userIndex().set.has(user),
@@ -81,9 +94,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     devices: (user) => {
       let list = deviceCache.get(user);
       if (!list) {
-        list = store.devices
-          .list(user)
-          .map((d) => ({ id: d.id, name: d.name, instance: d.instance ?? undefined }));
+        list = store.devices.list(user).map((d) => ({
+          id: d.id,
+          name: d.name,
+          instance: d.instance ?? undefined,
+          revoked: d.revokedAt !== null,
+        }));
         deviceCache.set(user, list);
       }
       return list;
@@ -160,14 +176,71 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     limits,
     connection: (id) => connections.get(id),
   };
-  const presence = new Presence(ctx);
-  const router = new Router(ctx, presence);
+  const authority: CertificateAuthority =
+    opts.authority ??
+    (config.ca.remote
+      ? await connectRemoteAuthority(config.ca.remote, creds)
+      : LocalAuthority.open(paths, opts.caPassphrase ?? readPassphrase({})));
+  const revocations = new RevocationList(store, authority, log.child({ module: 'revocation' }));
+  const issuance = new Issuance(ctx, {
+    authority,
+    validityDays: config.ca.validityDays,
+    perDevicePerHour: config.ca.perDevicePerHour,
+    maxInFlight: 64,
+    device: (conn) => {
+      const id = conn.identity;
+      if (!id) return undefined;
+      const deviceId =
+        id.deviceId ?? ctx.location.bindings(id.user).find((b) => b.conn === conn && b.deviceId)?.deviceId;
+      // From the database, not the cache: a device enrolled a moment ago may not be in it yet.
+      const device = deviceId ? store.devices.get(id.user, deviceId) : undefined;
+      return device && device.revokedAt === null ? { id: device.id, instance: device.instance } : undefined;
+    },
+    issuedSince: (user, device, since) => store.certificates.issuedSince(user, device, since),
+    record: (subject, issued) =>
+      store.certificates.record({
+        serial: issued.serial,
+        fingerprint: issued.fingerprint,
+        user: subject.user,
+        device: subject.deviceId,
+        instance: subject.instance,
+        pem: issued.certPem,
+        notBefore: issued.notBefore.getTime(),
+        notAfter: issued.notAfter.getTime(),
+      }),
+  });
+  const presence = new Presence(ctx, {
+    revoked: () => revocations.fingerprints(),
+    keys: (user) =>
+      store.certificates.current(user).map((c) => {
+        const x = new X509Certificate(c.pem);
+        return {
+          device: c.device,
+          name: directory.devices(user).find((d) => d.id === c.device)?.name ?? c.device,
+          fingerprint: c.fingerprint,
+          notAfter: new Date(c.notAfter).toISOString(),
+          certificate: c.pem,
+          publicKey: x.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+        };
+      }),
+  });
+  const router = new Router(ctx, presence, issuance);
   location.onChange(() => presence.changed());
   const events = {
     onMessage: (c: Connection, m: Parameters<Router['onMessage']>[1]) => router.onMessage(c, m),
     onBadMessage: (c: Connection, raw: Buffer, e: Error & { status?: number }) =>
       router.onBadMessage(c, raw, e),
     onConnection: (c: Connection) => {
+      if (c.clientCertificate) {
+        const bound = certificateIdentity(c.clientCertificate, config.domain, (fp) => {
+          const rec = store.certificates.byFingerprint(fp);
+          if (!rec) return undefined;
+          const device = store.devices.get(rec.user, rec.device);
+          return { ...rec, revoked: rec.revokedAt !== null || !device || device.revokedAt !== null };
+        });
+        if (bound && 'identity' in bound) c.identity = bound.identity;
+        else if (bound) c.refusal = bound.refusal;
+      }
       connections.set(c.id, c);
       c.onClose(() => connections.delete(c.id));
     },
@@ -191,6 +264,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       domain: config.domain,
       realm,
       caPem: creds.ca,
+      crl: () => revocations.crl(),
       log: log.child({ module: 'enroll' }),
       redeem: (r) => {
         try {
@@ -217,6 +291,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   } catch (err) {
     await sip.close();
     await wss?.close();
+    await authority.close();
     store.close();
     throw err;
   }
@@ -234,6 +309,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       userNames = undefined;
       deviceCache.clear();
       credentialCache.clear();
+      revocations.reload();
       revokeRemoved();
       presence.changed();
       log.info('configuration reloaded from the database');
@@ -243,13 +319,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }, opts.reloadIntervalMs ?? 500);
   reload.unref();
 
-  /** A removed user or device loses its registrations and connections at once. */
+  /** A removed or revoked user, device or certificate loses its registrations and connections at once. */
   function revokeRemoved(): void {
     for (const conn of connections.values()) {
       const id = conn.identity;
       if (!id) continue;
+      const device = id.deviceId ? directory.devices(id.user).find((d) => d.id === id.deviceId) : undefined;
       const gone =
-        !directory.userExists(id.user) || (id.deviceId && !store.devices.get(id.user, id.deviceId));
+        !directory.userExists(id.user) ||
+        (id.deviceId && (!device || device.revoked)) ||
+        (id.certificate && revocations.has(id.certificate));
       if (gone) {
         location.dropConnection(conn);
         conn.close('credentials revoked');
@@ -269,6 +348,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   return {
     addresses,
     caFingerprint: fingerprint(creds.ca),
+    revocations,
     context: ctx,
     presence,
     close: () =>
@@ -278,6 +358,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         location.stop();
         serverTx.stop();
         await Promise.all([sip.close(), wss!.close(), admin!.close()]);
+        await authority.close();
         store.close();
         log.info('tsunagu-server stopped');
       })()),

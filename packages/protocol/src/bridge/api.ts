@@ -75,8 +75,29 @@ export interface DeviceInfo {
   fingerprint: string;
   /** ISO 8601 expiry of the device's certificate. */
   certificateExpires: string;
+  /**
+   * Whether the certificate is one the deployment CA issued (`ca-issued`), is being asked for
+   * (`issuing`), is still to be asked for (`needed`), or the last request failed (`failed`, with why).
+   */
+  certificate?: { state: 'ca-issued' | 'needed' | 'issuing' | 'failed'; renewAt?: string; error?: string };
   /** The pinned deployment CA, `sha256:AB:…`. */
   caFingerprint: string;
+}
+
+/** A member's keys, as the key directory returns them. */
+export interface KeysView {
+  aor: string;
+  keys: {
+    device: string;
+    name: string;
+    /** `sha256:AB:…` */
+    fingerprint: string;
+    notAfter: string;
+    /** PEM */
+    certificate: string;
+    /** SubjectPublicKeyInfo, PEM */
+    publicKey: string;
+  }[];
 }
 
 export interface SettingsView {
@@ -137,6 +158,11 @@ export interface Commands {
   };
   /** Finished transfers, newest first. */
   'history.list': { params: Record<string, never>; result: { entries: HistoryEntry[] } };
+  /**
+   * The key directory: a member's current certificates and public keys, fetched through the signalling
+   * and checked against the CA. Someone hidden by the policy is `not-found`, exactly like nobody.
+   */
+  'keys.get': { params: { user: string }; result: KeysView };
   'channel.open': { params: { user: string }; result: { channelId: string } };
   'channel.accept': { params: { channelId: string }; result: Record<string, never> };
   'channel.decline': { params: { channelId: string }; result: Record<string, never> };
@@ -242,6 +268,7 @@ export function parseCommand(input: unknown): CommandRequest {
       return { id, command, params: out };
     }
     case 'channel.open':
+    case 'keys.get':
       return { id, command, params: { user: str(p, 'user', USER) } };
     case 'channel.accept':
     case 'channel.decline':

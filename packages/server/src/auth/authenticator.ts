@@ -84,6 +84,10 @@ export class Authenticator {
         this.log.warn({ user, claimed: claimedUser, source }, 'credentials do not match claimed identity');
         return { response: createResponse(req, 403, [], { reason: 'Identity Mismatch' }) };
       }
+      if (verdict.credentials.revoked) {
+        this.log.warn({ user, device: deviceId, source }, 'revoked device refused');
+        return { response: createResponse(req, 403, [], { reason: 'Device Revoked' }) };
+      }
       const identity: Identity = { user, aor: `sip:${user}@${this.domain}` };
       if (deviceId) identity.deviceId = deviceId;
       return { identity };

@@ -15,6 +15,8 @@ export interface DigestCredentials {
   deviceId?: string;
   ha1: { 'SHA-256': string; MD5?: string };
   md5Only?: boolean;
+  /** A revoked device: right credentials, refused all the same (403 Device Revoked). */
+  revoked?: boolean;
 }
 
 /** What to offer a user: SHA-256, then MD5 if allowed (RFC 8760 order), or MD5 alone for a legacy client. */

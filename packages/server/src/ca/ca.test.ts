@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -9,7 +9,22 @@ import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
 import type { KeyAndCertificate } from './ca.js';
 import { CaError, createDeploymentCa, fingerprint, issueServerCertificate } from './ca.js';
-import { readKeyAndCertificate, writeKeyAndCertificate, writePrivateKeyFile } from './files.js';
+import forge from 'node-forge';
+import {
+  readKeyAndCertificate,
+  readPassphrase,
+  readPrivateKey,
+  writeKeyAndCertificate,
+  writePrivateKeyFile,
+} from './files.js';
+import {
+  CLOCK_SKEW_MS,
+  forgePublicKey,
+  randomSerial,
+  signCertificate,
+  signCertificationRequest,
+  validityWindow,
+} from './x509.js';
 
 let ca: KeyAndCertificate;
 let server: KeyAndCertificate;
@@ -244,5 +259,160 @@ describe('key and certificate files', () => {
     fs.chmodSync(key, 0o644);
     assert.throws(() => readKeyAndCertificate(key, crt), /readable by others \(mode 0644\): run chmod 600/);
     assert.throws(() => readKeyAndCertificate(path.join(dir, 'missing.key'), crt), /is missing/);
+  });
+});
+
+describe('native signing helpers (x509.ts)', () => {
+  it('randomSerial: 128-bit, positive, never the same', () => {
+    const serials = new Set(Array.from({ length: 1000 }, () => randomSerial()));
+    assert.equal(serials.size, 1000);
+    for (const s of serials) {
+      assert.match(s, /^[4-7][0-9a-f]{31}$/, 'top bit clear, second set: 16 octets without stripping');
+    }
+  });
+  it('validityWindow: from five minutes ago in whole seconds, capped, and checked', () => {
+    const now = new Date('2030-01-01T12:00:00.999Z');
+    assert.equal(CLOCK_SKEW_MS, 300_000);
+    assert.deepEqual(validityWindow(now, 2), {
+      notBefore: new Date('2030-01-01T11:55:00Z'),
+      notAfter: new Date('2030-01-03T12:00:00Z'),
+    });
+    const limit = new Date('2030-01-02T00:00:00.500Z');
+    assert.deepEqual(validityWindow(now, 30, limit).notAfter, new Date('2030-01-02T00:00:00Z'));
+    for (const days of [0, -1, 1.5, 36501, Number.NaN]) {
+      assert.throws(
+        () => validityWindow(now, days),
+        (e: unknown) =>
+          e instanceof CaError && /validityDays must be an integer from 1 to 36500/.test(e.message),
+      );
+    }
+    assert.equal(validityWindow(now, 36500).notAfter.getUTCFullYear(), 2129);
+    assert.throws(() => validityWindow(now, 1, new Date('2029-01-01T00:00:00Z')), /expired/);
+  });
+  it('signCertificate and signCertificationRequest sign natively; openssl agrees', () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const cert = forge.pki.createCertificate();
+    cert.publicKey = forgePublicKey(privateKey); // the public half of a private key works too
+    cert.serialNumber = randomSerial();
+    const v = validityWindow(new Date(), 1);
+    cert.validity.notBefore = v.notBefore;
+    cert.validity.notAfter = v.notAfter;
+    cert.setSubject([{ name: 'commonName', value: 'test' }]);
+    cert.setIssuer([{ name: 'commonName', value: 'test' }]);
+    const pem = signCertificate(cert, privateKey);
+    assert.doesNotMatch(pem, /\r/);
+    assert.ok(new X509Certificate(pem).verify(publicKey));
+    const csr = forge.pki.createCertificationRequest();
+    csr.publicKey = forgePublicKey(publicKey);
+    csr.setSubject([{ name: 'commonName', value: 'test' }]);
+    const req = signCertificationRequest(csr, privateKey);
+    const out = execFileSync('openssl', ['req', '-noout', '-verify'], {
+      input: req,
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
+    assert.equal(out, '');
+    assert.ok(forge.pki.certificationRequestFromPem(req).verify());
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    assert.throws(() => forgePublicKey(ec.publicKey), /expected an RSA key, got ec: node-forge builds RSA/);
+    assert.throws(() => signCertificate(cert, ec.privateKey), /signing needs an RSA private key/);
+    assert.throws(() => signCertificate(cert, publicKey), /signing needs an RSA private key/);
+  });
+});
+
+describe('passphrase-protected CA key', () => {
+  const passphrase = 'Canary-Passphrase-3c91 with spaces';
+  it('writes encrypted PKCS#8, 0600, that openssl reads with the passphrase', () => {
+    const key = path.join(dir, 'enc.key');
+    writePrivateKeyFile(key, ca.keyPem, { passphrase });
+    assert.equal(fs.statSync(key).mode & 0o777, 0o600);
+    const text = fs.readFileSync(key, 'utf8');
+    assert.match(text, /^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
+    assert.ok(!text.includes(ca.keyPem.split('\n')[1]!), 'no clear key bytes');
+    const modulus = (args: string[], input?: string) =>
+      execFileSync('openssl', ['rsa', '-noout', '-modulus', ...args], {
+        encoding: 'utf8',
+        stdio: 'pipe',
+        ...(input ? { input } : {}),
+      });
+    const decrypted = execFileSync('openssl', ['pkey', '-in', key, '-passin', `pass:${passphrase}`], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
+    assert.match(decrypted, /BEGIN PRIVATE KEY/);
+    assert.equal(modulus([], decrypted), modulus([], ca.keyPem));
+    const wrong = spawnSync('openssl', ['pkey', '-in', key, '-passin', 'pass:wrong'], { encoding: 'utf8' });
+    assert.notEqual(wrong.status, 0);
+    // the same key comes back as a KeyObject
+    const k = readPrivateKey(key, passphrase);
+    assert.ok(new X509Certificate(ca.certPem).checkPrivateKey(k));
+    assert.throws(
+      () => writePrivateKeyFile(path.join(dir, 'empty-pass.key'), ca.keyPem, { passphrase: '' }),
+      /empty/,
+    );
+  });
+  it('says clearly when the passphrase is missing or wrong, never echoing it or the key', () => {
+    const key = path.join(dir, 'enc2.key');
+    writeKeyAndCertificate(key, path.join(dir, 'enc2.pem'), ca, { passphrase });
+    assert.equal(
+      fs.readFileSync(path.join(dir, 'enc2.pem'), 'utf8'),
+      ca.certPem,
+      'the certificate is not encrypted',
+    );
+    const check = (fn: () => unknown, message: string) =>
+      assert.throws(fn, (e: unknown) => {
+        assert.ok(e instanceof CaError, String(e));
+        assert.equal(e.message, message);
+        assert.ok(!e.message.includes(passphrase) && !e.message.includes('PRIVATE KEY'));
+        return true;
+      });
+    check(
+      () => readPrivateKey(key),
+      `the CA key ${key} is encrypted: give its passphrase (TSUNAGU_CA_PASSPHRASE or --ca-passphrase-file)`,
+    );
+    check(
+      () => readPrivateKey(key, ''),
+      `the CA key ${key} is encrypted: give its passphrase (TSUNAGU_CA_PASSPHRASE or --ca-passphrase-file)`,
+    );
+    check(() => readPrivateKey(key, `${passphrase}x`), `wrong passphrase for ${key}`);
+    fs.chmodSync(key, 0o640);
+    check(
+      () => readPrivateKey(key, passphrase),
+      `${key} is readable by others (mode 0640): run chmod 600 ${key}`,
+    );
+    check(() => readPrivateKey(path.join(dir, 'none.key')), `${path.join(dir, 'none.key')} is missing`);
+    const junk = path.join(dir, 'junk.key');
+    fs.writeFileSync(junk, 'not a key', { mode: 0o600 });
+    check(() => readPrivateKey(junk), `${junk} is not a private key in PEM`);
+    // an unencrypted key reads with or without a passphrase
+    const clear = path.join(dir, 'clear.key');
+    writePrivateKeyFile(clear, ca.keyPem);
+    assert.equal(readPrivateKey(clear).asymmetricKeyType, 'rsa');
+    assert.equal(readPrivateKey(clear, 'ignored').asymmetricKeyType, 'rsa');
+  });
+  it('readPassphrase: the first line of a private file, else TSUNAGU_CA_PASSPHRASE', () => {
+    const file = path.join(dir, 'pass.txt');
+    fs.writeFileSync(file, `${passphrase}\r\nsecond line\n`, { mode: 0o600 });
+    assert.equal(readPassphrase({ file, env: {} }), passphrase);
+    assert.equal(
+      readPassphrase({ file, env: { TSUNAGU_CA_PASSPHRASE: 'from-env' } }),
+      passphrase,
+      'the file wins',
+    );
+    assert.equal(readPassphrase({ env: { TSUNAGU_CA_PASSPHRASE: 'from-env' } }), 'from-env');
+    assert.equal(readPassphrase({ env: {} }), undefined);
+    assert.equal(readPassphrase({ env: { TSUNAGU_CA_PASSPHRASE: '' } }), undefined);
+    fs.chmodSync(file, 0o644);
+    assert.throws(
+      () => readPassphrase({ file, env: {} }),
+      /pass\.txt is readable by others \(mode 0644\): run chmod 600/,
+    );
+    const empty = path.join(dir, 'empty-pass.txt');
+    fs.writeFileSync(empty, '\nsecret on line two\n', { mode: 0o600 });
+    assert.throws(
+      () => readPassphrase({ file: empty, env: {} }),
+      /is empty: write the passphrase on its first line/,
+    );
+    assert.throws(() => readPassphrase({ file: path.join(dir, 'no-such.txt') }), /no-such\.txt is missing/);
   });
 });

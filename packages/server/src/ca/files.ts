@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { KeyAndCertificate } from './ca.js';
@@ -32,9 +32,40 @@ function writeNew(file: string, data: string, mode: number, overwrite: boolean):
   }
 }
 
-/** Writes a private key readable by the owner only (0600; created with that mode, never widened). */
-export function writePrivateKeyFile(file: string, keyPem: string, options: WriteOptions = {}): void {
-  writeNew(file, keyPem, PRIVATE_KEY_MODE, options.overwrite ?? false);
+export interface PrivateKeyWriteOptions extends WriteOptions {
+  /**
+   * Encrypt the key with this passphrase: PKCS#8 with AES-256-CBC (PBES2, the key derived by OpenSSL's
+   * default PBKDF2), readable by `openssl pkey -passin`.
+   */
+  passphrase?: string;
+}
+
+/** The environment variable that carries the CA key's passphrase. */
+export const CA_PASSPHRASE_ENV = 'TSUNAGU_CA_PASSPHRASE';
+
+/**
+ * Writes a private key readable by the owner only (0600; created with that mode, never widened);
+ * encrypted when a passphrase is given.
+ */
+export function writePrivateKeyFile(
+  file: string,
+  keyPem: string,
+  options: PrivateKeyWriteOptions = {},
+): void {
+  let data = keyPem;
+  if (options.passphrase !== undefined) {
+    if (options.passphrase === '') throw new CaError('the passphrase for the CA key is empty');
+    let key: KeyObject;
+    try {
+      key = createPrivateKey({ key: keyPem, format: 'pem' });
+    } catch {
+      throw new CaError(`cannot encrypt the key for ${file}: not an unencrypted private key in PEM`);
+    }
+    data = key
+      .export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: options.passphrase })
+      .toString();
+  }
+  writeNew(file, data, PRIVATE_KEY_MODE, options.overwrite ?? false);
 }
 
 /** Writes a certificate (0644 minus the umask). */
@@ -42,15 +73,36 @@ export function writeCertificateFile(file: string, certPem: string, options: Wri
   writeNew(file, certPem, CERTIFICATE_MODE, options.overwrite ?? false);
 }
 
-/** Writes a key (0600) and its certificate (0644). */
+/** Writes a key (0600, encrypted when `options.passphrase` is given) and its certificate (0644). */
 export function writeKeyAndCertificate(
   keyFile: string,
   certFile: string,
   kc: KeyAndCertificate,
-  options: WriteOptions = {},
+  options: PrivateKeyWriteOptions = {},
 ): void {
   writePrivateKeyFile(keyFile, kc.keyPem, options);
-  writeCertificateFile(certFile, kc.certPem, options);
+  const { passphrase: _passphrase, ...certOptions } = options;
+  writeCertificateFile(certFile, kc.certPem, certOptions);
+}
+
+function readFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CaError(`${file} is missing`);
+    throw new CaError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+}
+
+/** Refuses a secret file that group or others may read, the way ssh does. */
+function assertPrivateMode(file: string): void {
+  if (process.platform === 'win32') return;
+  const mode = fs.statSync(file).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    throw new CaError(
+      `${file} is readable by others (mode ${mode.toString(8).padStart(4, '0')}): run chmod 600 ${file}`,
+    );
+  }
 }
 
 /**
@@ -58,20 +110,49 @@ export function writeKeyAndCertificate(
  * does, because the key of the deployment CA lets anyone impersonate the server.
  */
 export function readKeyAndCertificate(keyFile: string, certFile: string): KeyAndCertificate {
-  const read = (file: string): string => {
-    try {
-      return fs.readFileSync(file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CaError(`${file} is missing`);
-      throw new CaError(`cannot read ${file}: ${(e as Error).message}`);
-    }
-  };
-  const keyPem = read(keyFile);
-  const mode = fs.statSync(keyFile).mode & 0o777;
-  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+  const keyPem = readFile(keyFile);
+  assertPrivateMode(keyFile);
+  return { keyPem, certPem: readFile(certFile) };
+}
+
+const ENCRYPTED_PEM = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/;
+
+/**
+ * Reads a private key file (0600 or stricter) as a native KeyObject, decrypting it with `passphrase`
+ * when it is encrypted. Errors name the file, never the key's bytes or the passphrase.
+ */
+export function readPrivateKey(file: string, passphrase?: string): KeyObject {
+  const pem = readFile(file);
+  assertPrivateMode(file);
+  const encrypted = ENCRYPTED_PEM.test(pem);
+  if (encrypted && (passphrase === undefined || passphrase === '')) {
     throw new CaError(
-      `${keyFile} is readable by others (mode ${mode.toString(8).padStart(4, '0')}): run chmod 600 ${keyFile}`,
+      `the CA key ${file} is encrypted: give its passphrase (${CA_PASSPHRASE_ENV} or --ca-passphrase-file)`,
     );
   }
-  return { keyPem, certPem: read(certFile) };
+  try {
+    return createPrivateKey(
+      encrypted ? { key: pem, format: 'pem', passphrase: passphrase! } : { key: pem, format: 'pem' },
+    );
+  } catch {
+    // OpenSSL cannot tell a wrong passphrase from damaged ciphertext; the first is what happens.
+    if (encrypted) throw new CaError(`wrong passphrase for ${file}`);
+    throw new CaError(`${file} is not a private key in PEM`);
+  }
+}
+
+/**
+ * The CA key's passphrase: the first line of `options.file` (which, like a key, must not be readable
+ * by others), else the environment variable TSUNAGU_CA_PASSPHRASE, else undefined.
+ */
+export function readPassphrase(options: { file?: string; env?: NodeJS.ProcessEnv }): string | undefined {
+  if (options.file !== undefined) {
+    const text = readFile(options.file);
+    assertPrivateMode(options.file);
+    const line = (text.split('\n', 1)[0] ?? '').replace(/\r$/, '');
+    if (line === '') throw new CaError(`${options.file} is empty: write the passphrase on its first line`);
+    return line;
+  }
+  const value = (options.env ?? process.env)[CA_PASSPHRASE_ENV];
+  return value === undefined || value === '' ? undefined : value;
 }

@@ -1,12 +1,15 @@
 import { parseJoinLink } from '@tsunagu/protocol';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { LocalAuthority } from '../ca/authority.js';
 import { fingerprint } from '../ca/ca.js';
+import { readPrivateKey } from '../ca/files.js';
 import { loadConfig } from '../config/config.js';
 import { dataPaths } from '../config/paths.js';
 import { computeHa1 } from '../auth/digest.js';
@@ -177,6 +180,108 @@ describe('init', () => {
       }),
     );
     assert.deepEqual(fs.readdirSync(existing), [], 'the pre-existing empty folder stays, emptied');
+  });
+});
+
+describe('CA key passphrase', () => {
+  const passphrase = 'Passphrase-Canary-51b2';
+  it('init --ca-passphrase-file writes the CA key encrypted, 0600, and says so', async () => {
+    const passFile = path.join(tmp, 'ca-pass.txt');
+    fs.writeFileSync(passFile, `${passphrase}\n`, { mode: 0o600 });
+    const enc = path.join(tmp, 'enc');
+    const r = await cli(['init', '--data', enc, '--domain', 'example.org', '--ca-passphrase-file', passFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /CA key {10}encrypted: the server needs its passphrase/);
+    assert.doesNotMatch(r.stdout + r.stderr, new RegExp(passphrase));
+    const p = dataPaths(enc);
+    assert.equal(mode(p.caKey), 0o600);
+    assert.match(fs.readFileSync(p.caKey, 'utf8'), /^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
+    assert.ok(!fs.readFileSync(p.caKey, 'utf8').includes(passphrase));
+    const pkey = spawnSync('openssl', ['pkey', '-in', p.caKey, '-passin', `file:${passFile}`, '-noout'], {
+      encoding: 'utf8',
+    });
+    assert.equal(pkey.status, 0, pkey.stderr);
+    assert.throws(() => readPrivateKey(p.caKey), /is encrypted: give its passphrase/);
+    const authority = LocalAuthority.open(p, passphrase);
+    assert.equal(authority.caCertPem, fs.readFileSync(p.caCert, 'utf8'));
+    await authority.close();
+    // the server certificate was still issued by that CA, and its own key is not encrypted
+    assert.ok(
+      new X509Certificate(fs.readFileSync(p.serverCert, 'utf8')).checkIssued(
+        new X509Certificate(fs.readFileSync(p.caCert, 'utf8')),
+      ),
+    );
+    assert.match(fs.readFileSync(p.serverKey, 'utf8'), /^-----BEGIN PRIVATE KEY-----/);
+  });
+  it('init honours TSUNAGU_CA_PASSPHRASE', async () => {
+    const enc = path.join(tmp, 'enc-env');
+    const r = await cli(['init', '--data', enc, '--domain', 'example.org', '--json'], {
+      env: { TSUNAGU_CA_PASSPHRASE: passphrase },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { caKeyEncrypted: boolean }).caKeyEncrypted, true);
+    assert.equal(readPrivateKey(dataPaths(enc).caKey, passphrase).asymmetricKeyType, 'rsa');
+    assert.throws(() => readPrivateKey(dataPaths(enc).caKey, 'wrong'), /wrong passphrase for /);
+    // without either, the key is in clear as before
+    const clear = await cli(['init', '--data', path.join(tmp, 'clear'), '--domain', 'example.org', '--json']);
+    assert.equal((JSON.parse(clear.stdout) as { caKeyEncrypted: boolean }).caKeyEncrypted, false);
+  });
+  it('refuses a passphrase file others can read, an empty or a missing one, creating nothing', async () => {
+    const open = path.join(tmp, 'open-pass.txt');
+    fs.writeFileSync(open, `${passphrase}\n`, { mode: 0o644 });
+    fs.chmodSync(open, 0o644);
+    const never = path.join(tmp, 'never-enc');
+    const args = ['init', '--data', never, '--domain', 'example.org', '--ca-passphrase-file'];
+    assertFails(
+      await cli([...args, open]),
+      1,
+      `${open} is readable by others (mode 0644): run chmod 600 ${open}`,
+    );
+    const empty = path.join(tmp, 'empty-pass.txt');
+    fs.writeFileSync(empty, '\n', { mode: 0o600 });
+    assertFails(await cli([...args, empty]), 1, 'is empty: write the passphrase on its first line');
+    assertFails(await cli([...args, path.join(tmp, 'missing-pass.txt')]), 1, 'missing-pass.txt is missing');
+    assertFails(await cli([...args]), 2, "option '--ca-passphrase-file <file>' argument missing");
+    assert.equal(fs.existsSync(never), false);
+  });
+});
+
+describe('ca export', () => {
+  it('prints the CA certificate, even when the key is kept elsewhere', async () => {
+    const caPem = fs.readFileSync(dataPaths(data).caCert, 'utf8');
+    const r = await cli(['ca', 'export', '--data', data]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^-----BEGIN CERTIFICATE-----\n[^-]+-----END CERTIFICATE-----\n$/);
+    assert.equal(new X509Certificate(r.stdout).fingerprint256, new X509Certificate(caPem).fingerprint256);
+    assert.equal(r.stderr, '');
+    // openssl reads it as is
+    const subject = execFileSync('openssl', ['x509', '-noout', '-subject'], {
+      input: r.stdout,
+      encoding: 'utf8',
+    });
+    assert.match(subject, /CN ?= ?Tsunagu CA example\.org/);
+
+    const keyless = path.join(tmp, 'keyless');
+    assert.equal((await cli(['init', '--data', keyless, '--domain', 'example.org'])).code, 0);
+    fs.renameSync(dataPaths(keyless).caKey, path.join(tmp, 'offline-ca.key'));
+    const k = await cli(['ca', 'export'], { env: { TSUNAGU_DATA: keyless } });
+    assert.equal(k.code, 0, k.stderr);
+    assert.equal(
+      k.stdout,
+      new X509Certificate(fs.readFileSync(dataPaths(keyless).caCert, 'utf8')).toString(),
+    );
+  });
+  it('says what is wrong when there is no CA certificate', async () => {
+    const nowhere = path.join(tmp, 'no-data');
+    assertFails(
+      await cli(['ca', 'export', '--data', nowhere]),
+      1,
+      `${path.join(nowhere, 'ca', 'ca.pem')} is missing: is ${nowhere} a data folder? (create one with tsunagu-server init)`,
+    );
+    const broken = path.join(tmp, 'broken-ca');
+    fs.mkdirSync(path.join(broken, 'ca'), { recursive: true });
+    fs.writeFileSync(path.join(broken, 'ca', 'ca.pem'), 'not a certificate');
+    assertFails(await cli(['ca', 'export', '--data', broken]), 1, 'does not hold a PEM certificate');
   });
 });
 

@@ -1,16 +1,32 @@
 import type { Command } from 'commander';
-import { Option } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createDeploymentCa, fingerprint, issueServerCertificate } from '../ca/ca.js';
-import { writeKeyAndCertificate } from '../ca/files.js';
-import { isHostname, normaliseHost } from '../config/address.js';
+import {
+  CA_PASSPHRASE_ENV,
+  readPassphrase,
+  writeCertificateFile,
+  writeKeyAndCertificate,
+} from '../ca/files.js';
+import { DEFAULT_CA_SERVICE_HOST, DEFAULT_CA_SERVICE_PORT, createCaFolder } from '../ca/service.js';
+import { formatHostPort, isHostname, normaliseHost } from '../config/address.js';
+import type { HostPort } from '../config/address.js';
 import { createConfig, serialiseConfig } from '../config/config.js';
 import type { Config, PolicyDefault } from '../config/config.js';
 import { ConfigError } from '../config/errors.js';
 import { dataPaths, resolveDataDir } from '../config/paths.js';
 import { openStore } from '../store/store.js';
-import { CliError, PROGRAM, collect, out, portArg, printJson, withDataOption } from './common.js';
+import {
+  CliError,
+  PROGRAM,
+  collect,
+  hostPortArg,
+  out,
+  portArg,
+  printJson,
+  withDataOption,
+} from './common.js';
 import type { DataOptions } from './common.js';
 
 export const DEFAULT_HOSTS: readonly string[] = ['localhost', '127.0.0.1', '::1'];
@@ -23,12 +39,28 @@ export interface InitOptions {
   policyDefault?: PolicyDefault;
   sipPort?: number;
   wssPort?: number;
+  /** Encrypt the CA key with this passphrase (PKCS#8, AES-256-CBC); without one it is written in clear, 0600. */
+  caPassphrase?: string;
+  /**
+   * Split mode: create the CA in this separate CA folder (`ca/ca.key`, `ca/ca.pem`, the CA service's
+   * TLS certificate in `tls/`, `ca.json`) and give the data folder only `ca/ca.pem` and `ca.remote`.
+   * The admin then runs two processes, typically on two machines or under two accounts:
+   * `tsunagu-server ca --data CADIR` (the only holder of the CA key) and `tsunagu-server start --data
+   * DATA`, which asks the CA process for certificates over mutual TLS.
+   */
+  caDataDir?: string;
+  /** Where the CA process listens and the session server connects; default 127.0.0.1:9462. */
+  caListen?: HostPort;
 }
 
 export interface InitResult {
   dataDir: string;
   config: Config;
   caFingerprint: string;
+  /** Whether ca/ca.key is encrypted with a passphrase. */
+  caKeyEncrypted: boolean;
+  /** Split mode: the CA folder, which alone holds ca/ca.key. */
+  caDataDir?: string;
 }
 
 /** Test seam: called after each step; a throw simulates a failure at that point. */
@@ -61,6 +93,24 @@ export function initDataDir(options: InitOptions, afterStep?: (step: InitStep) =
     ...(options.wssPort !== undefined ? { wssPort: options.wssPort } : {}),
   });
 
+  let caFolder: { root: string; listen: HostPort } | undefined;
+  if (options.caDataDir !== undefined) {
+    const root = path.resolve(options.caDataDir);
+    const inside = (a: string, b: string) => a === b || a.startsWith(`${b}${path.sep}`);
+    if (inside(root, paths.root) || inside(paths.root, root)) {
+      throw new CliError(
+        `the CA folder ${root} and the data folder ${paths.root} must be apart (neither inside the other): the point is that the session server never holds the CA key`,
+      );
+    }
+    caFolder = {
+      root,
+      listen: options.caListen ?? { host: DEFAULT_CA_SERVICE_HOST, port: DEFAULT_CA_SERVICE_PORT },
+    };
+    config.ca.remote = { ...caFolder.listen };
+  } else if (options.caListen !== undefined) {
+    throw new CliError('--ca-listen goes with --ca-data (the folder of a CA that runs as its own process)');
+  }
+
   let existed = false;
   try {
     const st = fs.statSync(paths.root);
@@ -74,7 +124,9 @@ export function initDataDir(options: InitOptions, afterStep?: (step: InitStep) =
   }
 
   let firstCreated: string | undefined;
+  let createdCaFolder: { remove(): void } | undefined;
   const cleanup = () => {
+    createdCaFolder?.remove();
     if (existed) {
       for (const entry of fs.readdirSync(paths.root))
         fs.rmSync(path.join(paths.root, entry), { recursive: true, force: true });
@@ -91,7 +143,24 @@ export function initDataDir(options: InitOptions, afterStep?: (step: InitStep) =
     afterStep?.('folders');
 
     const ca = createDeploymentCa({ domain: config.domain });
-    writeKeyAndCertificate(paths.caKey, paths.caCert, ca);
+    if (caFolder) {
+      // The key goes to the CA folder only; this folder gets the certificate to trust.
+      createdCaFolder = createCaFolder({
+        dir: caFolder.root,
+        domain: config.domain,
+        listen: caFolder.listen,
+        ca,
+        ...(options.caPassphrase !== undefined ? { passphrase: options.caPassphrase } : {}),
+      });
+      writeCertificateFile(paths.caCert, ca.certPem);
+    } else {
+      writeKeyAndCertificate(
+        paths.caKey,
+        paths.caCert,
+        ca,
+        options.caPassphrase !== undefined ? { passphrase: options.caPassphrase } : {},
+      );
+    }
     afterStep?.('ca');
 
     const server = issueServerCertificate({ ca, hosts: config.hosts, domain: config.domain });
@@ -108,7 +177,13 @@ export function initDataDir(options: InitOptions, afterStep?: (step: InitStep) =
 
     fs.writeFileSync(paths.config, serialiseConfig(config), { mode: 0o644, flag: 'wx' });
     afterStep?.('config');
-    return { dataDir: paths.root, config, caFingerprint: fingerprint(ca.certPem) };
+    return {
+      dataDir: paths.root,
+      config,
+      caFingerprint: fingerprint(ca.certPem),
+      caKeyEncrypted: options.caPassphrase !== undefined,
+      ...(caFolder ? { caDataDir: caFolder.root } : {}),
+    };
   } catch (e) {
     cleanup();
     throw e;
@@ -121,6 +196,9 @@ interface InitCliOptions extends DataOptions {
   policy: PolicyDefault;
   sipPort?: number;
   wssPort?: number;
+  caPassphraseFile?: string;
+  caData?: string;
+  caListen?: HostPort;
   json?: boolean;
 }
 
@@ -142,9 +220,30 @@ export function registerInit(program: Command): void {
       )
       .option('--sip-port <port>', 'SIP over TLS port (default 5061)', portArg)
       .option('--wss-port <port>', 'secure WebSocket and enrolment port (default 5443)', portArg)
+      .option(
+        '--ca-passphrase-file <file>',
+        `encrypt the CA key with the passphrase on the first line of FILE (mode 0600; default: $${CA_PASSPHRASE_ENV} if set, else the key is not encrypted)`,
+      )
+      .option(
+        '--ca-data <dir>',
+        'run the CA as its own process: create its key and certificate in this separate folder (started with `ca --data DIR`), and give the data folder only ca/ca.pem',
+      )
+      .option(
+        '--ca-listen <host:port>',
+        `with --ca-data: where the CA process listens and the server connects; the host is put in its certificate (default ${DEFAULT_CA_SERVICE_HOST}:${DEFAULT_CA_SERVICE_PORT})`,
+        (v: string) => {
+          const hp = hostPortArg(v);
+          if (hp.port === 0) throw new InvalidArgumentError('expected a port number from 1 to 65535.');
+          return hp;
+        },
+      )
       .option('--json', 'print the result as JSON'),
   ).action((opts: InitCliOptions) => {
     const dataDir = resolveDataDir(opts.data);
+    const caPassphrase = readPassphrase({
+      ...(opts.caPassphraseFile !== undefined ? { file: opts.caPassphraseFile } : {}),
+      env: process.env,
+    });
     const r = initDataDir({
       dataDir,
       domain: opts.domain,
@@ -152,6 +251,9 @@ export function registerInit(program: Command): void {
       policyDefault: opts.policy,
       ...(opts.sipPort !== undefined ? { sipPort: opts.sipPort } : {}),
       ...(opts.wssPort !== undefined ? { wssPort: opts.wssPort } : {}),
+      ...(caPassphrase !== undefined ? { caPassphrase } : {}),
+      ...(opts.caData !== undefined ? { caDataDir: resolveDataDir(opts.caData) } : {}),
+      ...(opts.caListen !== undefined ? { caListen: opts.caListen } : {}),
     });
     if (opts.json) {
       printJson({
@@ -160,6 +262,10 @@ export function registerInit(program: Command): void {
         hosts: r.config.hosts,
         policyDefault: r.config.policyDefault,
         caFingerprint: r.caFingerprint,
+        caKeyEncrypted: r.caKeyEncrypted,
+        ...(r.caDataDir !== undefined && r.config.ca.remote
+          ? { caData: r.caDataDir, caListen: formatHostPort(r.config.ca.remote) }
+          : {}),
       });
       return;
     }
@@ -171,6 +277,15 @@ export function registerInit(program: Command): void {
     out(`  SIP over TLS    port ${r.config.sip.port}; WSS and enrolment port ${r.config.wss.port}`);
     out(`  policy default  ${r.config.policyDefault}`);
     out(`  CA fingerprint  ${r.caFingerprint}`);
+    const keyState = r.caKeyEncrypted
+      ? `encrypted: the ${r.caDataDir !== undefined ? 'CA process' : 'server'} needs its passphrase ($${CA_PASSPHRASE_ENV} or --ca-passphrase-file)`
+      : 'not encrypted (mode 0600; init --ca-passphrase-file FILE encrypts it)';
+    out(`  CA key          ${keyState}`);
+    if (r.caDataDir !== undefined && r.config.ca.remote) {
+      out(
+        `  CA folder       ${r.caDataDir}  (holds the CA key; the CA process listens on ${formatHostPort(r.config.ca.remote)})`,
+      );
+    }
     out('');
     const first = r.config.hosts[0] ?? '';
     if (first === 'localhost' || first.startsWith('127.') || first === '::1') {
@@ -178,7 +293,16 @@ export function registerInit(program: Command): void {
       out('create the folder with --host NAME-OR-IP (repeatable; the first one goes into invite links).');
       out('');
     }
-    out('Keep ca/ca.key secret: it can impersonate this server. Next steps:');
+    if (r.caDataDir !== undefined) {
+      const c = JSON.stringify(r.caDataDir).slice(1, -1);
+      out(
+        `The CA key is in ${c}/ca/ca.key only: keep that folder on another machine or account, and secret.`,
+      );
+      out('Run the two processes (the CA first; the server asks it for every certificate):');
+      out(`  ${PROGRAM} ca ${/\s/.test(c) ? `--data "${c}"` : `--data ${c}`}`);
+    } else {
+      out('Keep ca/ca.key secret: it can impersonate this server. Next steps:');
+    }
     out(`  ${PROGRAM} start ${dataArg}`);
     out(`  ${PROGRAM} invite alice ${dataArg}      # prints a join link and QR code`);
     out(`  ${PROGRAM} user add bob --password-stdin ${dataArg}`);

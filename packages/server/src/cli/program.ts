@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import fs from 'node:fs';
+import { registerCa } from './ca.js';
 import { CliError, PROGRAM, isExpectedError } from './common.js';
 import { registerDevice } from './device.js';
 import { registerGroup } from './group.js';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerInvite(program);
   registerGroup(program);
   registerPolicy(program);
+  registerCa(program);
   return program;
 }
 

@@ -120,6 +120,7 @@ describe('config', () => {
       sip: { listen: '0.0.0.0', port: 5061 },
       wss: { listen: '0.0.0.0', port: 5443 },
       admin: { listen: '127.0.0.1', port: 9461 },
+      ca: { validityDays: 30, perDevicePerHour: 10 },
       policyDefault: 'allow-all',
       digest: { nonceTtlSeconds: 300 },
       registration: { minExpires: 60, maxExpires: 3600, defaultExpires: 600 },

@@ -102,6 +102,24 @@ export const configSchema = z
             message: `must be between minExpires (${r.minExpires}) and maxExpires (${r.maxExpires})`,
           });
       }),
+    ca: z
+      .strictObject({
+        /** Validity of the certificates issued to terminals; renewed at two thirds of it. */
+        validityDays: z
+          .number({ error: 'must be an integer number of days from 1 to 397' })
+          .int({ error: 'must be an integer number of days from 1 to 397' })
+          .min(1, { error: 'must be an integer number of days from 1 to 397' })
+          .max(397, { error: 'must be an integer number of days from 1 to 397' })
+          .default(30),
+        /** Certificates one device may obtain per hour. */
+        perDevicePerHour: z.number().int().min(1).max(3600).default(10),
+        /**
+         * A CA in its own process (`tsunagu-server ca --data DIR`) that alone holds the CA key, reached
+         * over mutual TLS. Absent: the CA runs inside the server with DATA/ca/ca.key.
+         */
+        remote: z.strictObject({ host: hostField, port: portField(1) }).optional(),
+      })
+      .prefault({}),
     invites: z
       .strictObject({
         defaultTtl: z

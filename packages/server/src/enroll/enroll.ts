@@ -45,6 +45,8 @@ export function enrollHandler(opts: {
    * server's certificate against it before sending its token.
    */
   caPem: string;
+  /** The CA's current CRL (PEM), served at `GET /ca.crl` (DER, RFC 2585) and `GET /ca-crl.pem`. */
+  crl?: () => Promise<string>;
   redeem: Redeem;
   log: Logger;
 }): (req: IncomingMessage, res: ServerResponse) => void {
@@ -58,6 +60,23 @@ export function enrollHandler(opts: {
     if (req.url === '/ca.pem' && req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'application/x-pem-file', 'cache-control': 'no-store' });
       res.end(opts.caPem);
+      return;
+    }
+    if ((req.url === '/ca.crl' || req.url === '/ca-crl.pem') && req.method === 'GET' && opts.crl) {
+      const der = req.url === '/ca.crl';
+      opts.crl().then(
+        (pem) => {
+          res.writeHead(200, {
+            'content-type': der ? 'application/pkix-crl' : 'application/x-pem-file',
+            'cache-control': 'no-store',
+          });
+          res.end(der ? pemToDer(pem) : pem);
+        },
+        (err: Error) => {
+          opts.log.error({ err: err.message }, 'could not produce the CRL');
+          send(res, 503, { error: 'the certificate authority is unavailable' });
+        },
+      );
       return;
     }
     if (req.url !== '/enroll') return send(res, 404, { error: 'not found' });
@@ -121,4 +140,8 @@ export function enrollHandler(opts: {
       send(res, 200, out);
     });
   };
+}
+
+function pemToDer(pem: string): Buffer {
+  return Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
 }

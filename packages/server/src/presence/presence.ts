@@ -13,6 +13,32 @@ export const CONTACTS_TYPE = 'application/vnd.tsunagu.contacts+json';
 /** RFC 3856 presence of one user, answered by this server as presence agent, in PIDF (RFC 3863). */
 export const PRESENCE_EVENT = 'presence';
 export const PIDF_TYPE = 'application/pidf+xml';
+/**
+ * The key directory (the seed's terminal 12): a fetch (SUBSCRIBE with Expires: 0, RFC 6665 §4.4.3) of
+ * a user's current certificates and public keys. The same policy as INVITE: hidden = unknown (404).
+ */
+export const KEYS_EVENT = 'tsunagu-keys';
+export const KEYS_TYPE = 'application/vnd.tsunagu.keys+json';
+
+/** One device's current certificate, as the key directory lists it. */
+export interface KeyEntry {
+  device: string;
+  name: string;
+  /** `sha256:AB:…` */
+  fingerprint: string;
+  notAfter: string;
+  /** PEM. */
+  certificate: string;
+  /** SubjectPublicKeyInfo, PEM: what the seed's terminal 12 encrypts to. */
+  publicKey: string;
+}
+
+/** What the notifier reads besides the SIP context: the CA's register. */
+export interface NotifierSources {
+  /** Fingerprints (`sha256:…`) of revoked certificates that have not expired: sent with every contact list. */
+  revoked(): readonly string[];
+  keys(user: string): KeyEntry[];
+}
 
 const MAX_SUBSCRIPTIONS_PER_CONNECTION = 64;
 const DEFAULT_EXPIRES = 600;
@@ -29,7 +55,7 @@ export interface ContactEntry {
 
 interface Subscription {
   key: string;
-  event: typeof CONTACTS_EVENT | typeof PRESENCE_EVENT;
+  event: typeof CONTACTS_EVENT | typeof PRESENCE_EVENT | typeof KEYS_EVENT;
   conn: Connection;
   subscriber: string;
   /** For presence: the watched user. */
@@ -52,10 +78,13 @@ export class Presence {
   readonly #subs = new Map<string, Subscription>();
   #pending: NodeJS.Timeout | undefined;
 
-  constructor(private readonly ctx: ServerContext) {}
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly sources: NotifierSources = { revoked: () => [], keys: () => [] },
+  ) {}
 
   handles(event: string): boolean {
-    return event === CONTACTS_EVENT || event === PRESENCE_EVENT;
+    return event === CONTACTS_EVENT || event === PRESENCE_EVENT || event === KEYS_EVENT;
   }
 
   /** True for a refresh or unsubscribe of a subscription we hold (an in-dialog SUBSCRIBE to us). */
@@ -76,8 +105,13 @@ export class Presence {
     const identity = conn.identity;
     if (!identity || !fromMatches(req, identity)) return reply(403);
 
+    const event = (header(req, 'Event') ?? '').split(';')[0]!.trim().toLowerCase();
     const expiresRaw = header(req, 'Expires');
-    const expires = Math.min(MAX_EXPIRES, expiresRaw === undefined ? DEFAULT_EXPIRES : Number(expiresRaw));
+    // The key directory is a fetch only: nothing to watch, nothing to keep.
+    const expires =
+      event === KEYS_EVENT
+        ? 0
+        : Math.min(MAX_EXPIRES, expiresRaw === undefined ? DEFAULT_EXPIRES : Number(expiresRaw));
     if (!Number.isInteger(expires) || expires < 0) return reply(400);
 
     const toTag = parseNameAddr(header(req, 'To') ?? '')?.params.tag;
@@ -99,7 +133,6 @@ export class Presence {
     }
     if (typeof toTag === 'string') return reply(481);
 
-    const event = (header(req, 'Event') ?? '').split(';')[0]!.trim().toLowerCase();
     const ruri = parseUri(req.uri);
     const targetUser = ruri?.user?.toLowerCase();
     let target: string | undefined;
@@ -177,6 +210,7 @@ export class Presence {
         const online = new Set(ctx.location.bindings(u).map((b) => b.deviceId));
         const devices = ctx.directory
           .devices(u)
+          .filter((d) => !d.revoked)
           .map((d) => ({ id: d.id, name: d.name, online: online.has(d.id) }));
         return { user: u, aor: `sip:${localAor(ctx, u)}`, online: online.size > 0, devices };
       });
@@ -186,7 +220,22 @@ export class Presence {
     if (sub.event === CONTACTS_EVENT) {
       return {
         type: CONTACTS_TYPE,
-        body: JSON.stringify({ version: 1, contacts: this.contactsOf(sub.subscriber) }),
+        body: JSON.stringify({
+          version: 1,
+          contacts: this.contactsOf(sub.subscriber),
+          revoked: this.sources.revoked(),
+        }),
+      };
+    }
+    if (sub.event === KEYS_EVENT) {
+      const target = sub.target!;
+      return {
+        type: KEYS_TYPE,
+        body: JSON.stringify({
+          version: 1,
+          aor: `sip:${localAor(this.ctx, target)}`,
+          keys: this.sources.keys(target),
+        }),
       };
     }
     const target = sub.target!;

@@ -10,8 +10,8 @@ export interface Directory {
   userExists(user: string): boolean;
   /** Every local user name, for contact lists. */
   users(): string[];
-  /** Devices known for a user (for contact lists): id, name, instance. */
-  devices(user: string): { id: string; name: string; instance: string | undefined }[];
+  /** Devices known for a user (for contact lists): id, name, instance, and whether it was revoked. */
+  devices(user: string): { id: string; name: string; instance: string | undefined; revoked: boolean }[];
   /** Records a registering device; returns its id. */
   deviceSeen(
     user: string,

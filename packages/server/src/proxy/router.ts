@@ -14,12 +14,13 @@ import { handleRegister } from '../registrar/registrar.js';
 import { serverKey, type ServerTransaction } from '../transaction/transactions.js';
 import type { Connection } from '../transport/connection.js';
 import type { Presence } from '../presence/presence.js';
+import type { Issuance } from '../issuance/publish.js';
 import { localAor, type ServerContext } from './context.js';
 import { FLOW_PARAM, forward, forwardStateless } from './forward.js';
 import { fromMatches } from './identity.js';
 
 export const ALLOWED_METHODS =
-  'REGISTER, INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, INFO, UPDATE, REFER';
+  'REGISTER, INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, INFO, UPDATE, REFER, PUBLISH';
 /** Out-of-dialog requests proxied to a user (after authentication, the caller check and the policy). */
 const PROXIED = new Set(['INVITE', 'MESSAGE', 'OPTIONS', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'INFO']);
 
@@ -28,6 +29,7 @@ export class Router {
   constructor(
     private readonly ctx: ServerContext,
     private readonly presence: Presence,
+    private readonly issuance?: Issuance,
   ) {}
 
   onBadMessage(conn: Connection, raw: Buffer, error: Error & { status?: number }): void {
@@ -76,6 +78,8 @@ export class Router {
     if (req.method === 'CANCEL') return this.#onCancel(conn, req, key);
 
     const tx = ctx.serverTx.create(key, conn, req);
+    // A connection whose client certificate is revoked gets nothing but the reason.
+    if (conn.refusal) return this.#reply(tx, 403, conn.refusal);
     const maxForwards = Number(header(req, 'Max-Forwards') ?? 70);
     if (maxForwards <= 0 && req.method !== 'REGISTER' && req.method !== 'OPTIONS')
       return this.#reply(tx, 483);
@@ -93,6 +97,7 @@ export class Router {
       case 'UPDATE':
         return this.#reply(tx, 481);
       case 'PUBLISH':
+        if (this.issuance) return this.issuance.onPublish(tx, conn, req);
         return this.#reply(tx, 489, 'Bad Event');
     }
     const ruri = parseUri(req.uri)!;

@@ -1,7 +1,7 @@
 import { header, headerValues, type Header, type SipRequest, type SipResponse } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import { formatNameAddr, parseNameAddr, parseUri } from '../sip/uri.js';
-import type { Connection } from '../transport/connection.js';
+import type { Connection, Identity } from '../transport/connection.js';
 import type { ServerContext } from '../proxy/context.js';
 import type { Binding } from './location.js';
 
@@ -31,9 +31,17 @@ export function handleRegister(ctx: ServerContext, conn: Connection, req: SipReq
   }
   const user = toUri.user.toLowerCase();
 
-  const auth = ctx.auth.check(conn, req, 'www', user);
-  if ('response' in auth) return auth.response;
-  const identity = auth.identity;
+  let identity: Identity;
+  if (conn.identity?.certificate) {
+    // The connection's client certificate already proved who it is: no digest round trip.
+    identity = conn.identity;
+    if (identity.user !== user)
+      return createResponse(req, 403, [], { reason: 'Certificate Names Another User' });
+  } else {
+    const auth = ctx.auth.check(conn, req, 'www', user);
+    if ('response' in auth) return auth.response;
+    identity = auth.identity;
+  }
   if (conn.identity && conn.identity.user !== identity.user) {
     // One connection speaks for one user: a flow cannot be shared by two identities.
     return createResponse(req, 403, [], { reason: 'Connection Belongs To Another User' });
@@ -42,6 +50,15 @@ export function handleRegister(ctx: ServerContext, conn: Connection, req: SipReq
 
   const changes = parseContacts(ctx, req);
   if ('response' in changes) return changes.response;
+  const devices = ctx.directory.devices(user);
+  for (const c of changes.wildcard ? [] : changes.list) {
+    if (!c.instance) continue;
+    const instance = plainInstance(c.instance);
+    if (devices.some((d) => d.revoked && d.instance === instance))
+      return createResponse(req, 403, [], { reason: 'Device Revoked' });
+    if (identity.instance && instance !== identity.instance)
+      return createResponse(req, 403, [], { reason: 'Instance Does Not Match Certificate' });
+  }
 
   const now = Date.now();
   // A client that promised RFC 5626 keepalives is held to the idle timeout; one that did not keeps
@@ -147,4 +164,10 @@ function parseContacts(
     list.push({ key, contact: na.uri, instance, expires });
   }
   return { wildcard: false, list };
+}
+
+/** `<urn:uuid:…>` as the store keeps it: without brackets, UUIDs in lower case. */
+function plainInstance(instance: string): string {
+  const s = instance.startsWith('<') && instance.endsWith('>') ? instance.slice(1, -1) : instance;
+  return /^urn:uuid:/i.test(s) ? s.toLowerCase() : s;
 }

@@ -1,5 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
+import type { Certificates } from './certificates.js';
 import type { StoreContext } from './context.js';
 import { computeHa1 } from '../auth/digest.js';
 import { StoreError } from './errors.js';
@@ -21,6 +22,8 @@ export interface Device {
   lastAddress: string | null;
   /** `user/id` for an enrolled device (its digest username); null for a password device. */
   digestUsername: string | null;
+  /** When an admin revoked the device; it can no longer authenticate. */
+  revokedAt: number | null;
 }
 
 export interface EnrolledDevice {
@@ -43,12 +46,14 @@ interface DeviceRow {
   created_at: number;
   last_seen_at: number | null;
   last_address: string | null;
+  revoked_at: number | null;
 }
 
 export interface DeviceCredentialRow {
   realm: string | null;
   ha1_sha256: string | null;
   kind: DeviceKind;
+  revoked_at: number | null;
 }
 
 function toDevice(r: DeviceRow): Device {
@@ -62,6 +67,7 @@ function toDevice(r: DeviceRow): Device {
     lastSeenAt: r.last_seen_at,
     lastAddress: r.last_address,
     digestUsername: r.kind === 'enrolled' ? `${r.user}/${r.id}` : null,
+    revokedAt: r.revoked_at,
   };
 }
 
@@ -109,11 +115,15 @@ export class Devices {
     seen: Statement<[number, string, string, string]>;
     rename: Statement<[string, string, string]>;
     reenroll: Statement<[string, string, string, string, string]>;
+    revoke: Statement<[number, string, string]>;
     remove: Statement<[string, string]>;
     credentials: Statement<[string, string], DeviceCredentialRow>;
   };
 
-  constructor(private readonly ctx: StoreContext) {
+  constructor(
+    private readonly ctx: StoreContext,
+    private readonly certificates: Certificates,
+  ) {
     const db = ctx.db;
     this.q = {
       all: db.prepare('SELECT * FROM devices ORDER BY user, created_at, id'),
@@ -128,10 +138,13 @@ export class Devices {
       seen: db.prepare('UPDATE devices SET last_seen_at = ?, last_address = ? WHERE user = ? AND id = ?'),
       rename: db.prepare('UPDATE devices SET name = ? WHERE user = ? AND id = ?'),
       reenroll: db.prepare(
-        "UPDATE devices SET kind = 'enrolled', name = ?, realm = ?, ha1_sha256 = ? WHERE user = ? AND id = ?",
+        "UPDATE devices SET kind = 'enrolled', name = ?, realm = ?, ha1_sha256 = ?, revoked_at = NULL WHERE user = ? AND id = ?",
       ),
+      revoke: db.prepare('UPDATE devices SET revoked_at = ? WHERE user = ? AND id = ?'),
       remove: db.prepare('DELETE FROM devices WHERE user = ? AND id = ?'),
-      credentials: db.prepare('SELECT realm, ha1_sha256, kind FROM devices WHERE user = ? AND id = ?'),
+      credentials: db.prepare(
+        'SELECT realm, ha1_sha256, kind, revoked_at FROM devices WHERE user = ? AND id = ?',
+      ),
     };
   }
 
@@ -177,6 +190,9 @@ export class Devices {
     return this.ctx.transaction(() => {
       const owner = this.requireUser(user).name;
       const existing = this.q.byInstance.get(owner, inst);
+      if (existing?.revoked_at) {
+        throw new StoreError('device-revoked', `device ${owner}/${existing.id} has been revoked`);
+      }
       if (existing) {
         this.q.seen.run(now, address, owner, existing.id);
         if (name !== undefined && name !== existing.name) {
@@ -198,7 +214,8 @@ export class Devices {
    * Enrols a device for a user (after an invite was redeemed): a fresh random secret, whose
    * SHA-256 HA1 is stored for the digest username `user/deviceId` in the user's realm. If the user
    * already has a device with this instance (an app re-enrolling), that device is re-keyed and keeps
-   * its id; its old secret stops working.
+   * its id; its old secret stops working. A new invite is the admin's decision to let the device back
+   * in: a revoked device re-enrolled this way is no longer revoked (its old certificates stay revoked).
    */
   enroll(user: string, device: { name: string; instance: string }, now = this.ctx.now()): EnrolledDevice {
     const inst = normaliseInstance(device.instance);
@@ -216,17 +233,41 @@ export class Devices {
     });
   }
 
-  /** Removes a device; its credentials stop working at once. Throws if the user or device is unknown. */
+  /**
+   * Revokes a device: its secret and its certificates stop working, and the certificates join the
+   * revocation list. The row stays, so the device hears why when it retries. Returns the device and
+   * how many certificates were revoked; revoking twice changes nothing more.
+   */
+  revoke(user: string, id: string, now = this.ctx.now()): { device: Device; certificates: number } {
+    return this.ctx.transaction(() => {
+      const row = this.require(user, id);
+      if (row.revoked_at === null) this.q.revoke.run(now, row.user, row.id);
+      const certificates = this.certificates.revokeDevice(row.user, row.id, 'device-revoked', now);
+      this.ctx.changed();
+      return { device: toDevice(this.q.get.get(row.user, row.id)!), certificates };
+    });
+  }
+
+  /**
+   * Removes a device; its credentials stop working at once and its certificates are revoked. Throws
+   * if the user or device is unknown.
+   */
   remove(user: string, id: string): Device {
     return this.ctx.transaction(() => {
-      const owner = this.requireUser(user).name;
-      const deviceId = id.trim().toLowerCase();
-      const row = this.q.get.get(owner, deviceId);
-      if (!row) throw new StoreError('no-such-device', `user '${owner}' has no device '${deviceId}'`);
-      this.q.remove.run(owner, deviceId);
+      const row = this.require(user, id);
+      this.certificates.revokeDevice(row.user, row.id, 'device-removed');
+      this.q.remove.run(row.user, row.id);
       this.ctx.changed();
       return toDevice(row);
     });
+  }
+
+  private require(user: string, id: string): DeviceRow {
+    const owner = this.requireUser(user).name;
+    const deviceId = id.trim().toLowerCase();
+    const row = this.q.get.get(owner, deviceId);
+    if (!row) throw new StoreError('no-such-device', `user '${owner}' has no device '${deviceId}'`);
+    return row;
   }
 
   /** @internal for Store.credentialsFor */

@@ -4,6 +4,7 @@ export type StoreErrorCode =
   | 'user-exists'
   | 'no-such-user'
   | 'no-such-device'
+  | 'device-revoked'
   | 'no-such-group'
   | 'no-such-rule'
   | 'group-in-use'

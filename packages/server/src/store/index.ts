@@ -13,6 +13,7 @@ export type {
   RedeemOutcome,
 } from './invites.js';
 export type { Group } from './groups.js';
+export type { CertificateRecord, RevokedCertificate, RevokeReason } from './certificates.js';
 export type { RuleAction, RuleInput, StoredRule } from './rules.js';
 export { MIGRATIONS, APPLICATION_ID } from './migrations.js';
 export type { Migration } from './migrations.js';

@@ -112,6 +112,34 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE users ADD COLUMN md5_only INTEGER NOT NULL DEFAULT 0 CHECK (md5_only IN (0, 1));
     `,
   },
+  {
+    version: 3,
+    description: 'certificates issued by the CA; revoked devices',
+    sql: /* sql */ `
+      -- A revoked device keeps its row (for the audit trail and a clear refusal when it retries) but
+      -- can no longer authenticate, by secret or by certificate.
+      ALTER TABLE devices ADD COLUMN revoked_at INTEGER;
+
+      -- Every certificate the CA issued, with its owner and device. Not a foreign key: removing a user
+      -- or device revokes its certificates, and the rows stay so that the revocation list names them.
+      CREATE TABLE certificates (
+        serial        TEXT PRIMARY KEY,
+        fingerprint   TEXT NOT NULL UNIQUE,
+        user          TEXT NOT NULL,
+        device        TEXT NOT NULL,
+        instance      TEXT NOT NULL,
+        pem           TEXT NOT NULL,
+        not_before    INTEGER NOT NULL,
+        not_after     INTEGER NOT NULL,
+        issued_at     INTEGER NOT NULL,
+        revoked_at    INTEGER,
+        revoke_reason TEXT CHECK (revoke_reason IN ('device-revoked', 'device-removed', 'user-removed')),
+        CHECK ((revoked_at IS NULL) = (revoke_reason IS NULL))
+      ) STRICT;
+      CREATE INDEX certificates_by_device ON certificates(user, device, not_after);
+      CREATE INDEX certificates_revoked ON certificates(not_after) WHERE revoked_at IS NOT NULL;
+    `,
+  },
 ];
 
 /** 'TSNG': marks the file as a Tsunagu database (PRAGMA application_id). */

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
+import { Certificates } from './certificates.js';
 import type { StoreContext } from './context.js';
 import { Devices } from './devices.js';
 import type { EnrolledDevice } from './devices.js';
@@ -23,6 +24,8 @@ export interface Credentials {
   ha1: { 'SHA-256': string; MD5?: string };
   /** Challenge with MD5 alone (a legacy client the admin marked so). */
   md5Only?: boolean;
+  /** The device was revoked: the credentials are right, and still refused (with a reason). */
+  revoked?: boolean;
 }
 
 export interface OpenStoreOptions {
@@ -83,6 +86,7 @@ export class Store {
   readonly groups: Groups;
   readonly rules: Rules;
   readonly settings: Settings;
+  readonly certificates: Certificates;
   readonly schemaVersion: number;
   private localChanges = 0;
   private readonly ctx: StoreContext;
@@ -104,8 +108,9 @@ export class Store {
       },
       transaction: <T>(fn: () => T): T => db.transaction(fn).immediate(),
     };
-    this.users = new Users(this.ctx);
-    this.devices = new Devices(this.ctx);
+    this.certificates = new Certificates(this.ctx);
+    this.users = new Users(this.ctx, this.certificates);
+    this.devices = new Devices(this.ctx, this.certificates);
     this.invites = new Invites(this.ctx);
     this.groups = new Groups(this.ctx);
     this.rules = new Rules(this.ctx);
@@ -149,7 +154,12 @@ export class Store {
     if (!USER_NAME.test(user) || !DEVICE_ID.test(deviceId)) return undefined;
     const row = this.devices.credentialRow(user, deviceId);
     if (!row || row.kind !== 'enrolled' || row.ha1_sha256 === null || row.realm !== realm) return undefined;
-    return { user, deviceId, ha1: { 'SHA-256': row.ha1_sha256 } };
+    return {
+      user,
+      deviceId,
+      ha1: { 'SHA-256': row.ha1_sha256 },
+      ...(row.revoked_at !== null ? { revoked: true } : {}),
+    };
   }
 
   /**

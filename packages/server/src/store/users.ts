@@ -1,3 +1,4 @@
+import type { Certificates } from './certificates.js';
 import type { Statement } from 'better-sqlite3';
 import type { StoreContext } from './context.js';
 import { computeHa1 } from '../auth/digest.js';
@@ -99,7 +100,10 @@ export class Users {
     credentials: Statement<[string], UserCredentialRow>;
   };
 
-  constructor(private readonly ctx: StoreContext) {
+  constructor(
+    private readonly ctx: StoreContext,
+    private readonly certificates: Certificates,
+  ) {
     const db = ctx.db;
     this.q = {
       get: db.prepare('SELECT * FROM users WHERE name = ?'),
@@ -166,7 +170,7 @@ export class Users {
   }
 
   /**
-   * Removes a user with its devices, invites and group memberships. Policy rules that name the user
+   * Removes a user with its devices, invites and group memberships, and revokes their certificates. Policy rules that name the user
    * are kept (they are statements about a name, like rules naming people not yet invited); they
    * apply again if a user of that name is created later. The CLI says so.
    */
@@ -176,6 +180,7 @@ export class Users {
       const devices = this.q.countDevices.get(user.name)?.n ?? 0;
       const invites = this.q.countInvites.get(user.name)?.n ?? 0;
       const groupMemberships = this.q.removeMemberships.run(user.name).changes;
+      this.certificates.revokeUser(user.name, 'user-removed');
       this.q.remove.run(user.name);
       this.ctx.changed();
       return { user, devices, groupMemberships, invites };

@@ -35,6 +35,8 @@ export interface ClientOptions {
   password?: string;
   cert?: string;
   key?: string;
+  /** `+sip.instance` (`<urn:uuid:…>`); default a fresh one. */
+  instance?: string;
 }
 
 export interface RequestOptions {
@@ -68,7 +70,7 @@ const rand = (n = 6) => randomBytes(n).toString('hex');
 export class SipTestClient {
   readonly viaHost = `${rand(5)}.invalid`;
   readonly contactUri: string;
-  readonly instance = `<urn:uuid:${randomUUID()}>`;
+  readonly instance: string;
   readonly aor: string;
   readonly incoming: SipRequest[] = [];
   #waiters: { match: (r: SipRequest) => boolean; resolve: (r: SipRequest) => void }[] = [];
@@ -89,6 +91,7 @@ export class SipTestClient {
     readonly opts: ClientOptions,
   ) {
     this.contactUri = `sip:${rand(4)}@${this.viaHost};transport=tls`;
+    this.instance = opts.instance ?? `<urn:uuid:${randomUUID()}>`;
     this.aor = `sip:${opts.user}@${opts.domain}`;
     const framer = new SipFramer();
     socket.on('data', (chunk: Buffer) => {

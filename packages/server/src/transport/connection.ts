@@ -1,14 +1,19 @@
+import type { X509Certificate } from 'node:crypto';
 import { randomId } from '../sip/ids.js';
 import type { SipMessage } from '../sip/message.js';
 import { parseMessage } from '../sip/parser.js';
 
-/** Who a connection has proved to be (digest on REGISTER or a challenged request). */
+/** Who a connection has proved to be (digest on REGISTER or a challenged request, or its client certificate). */
 export interface Identity {
   user: string;
   /** `sip:user@domain` */
   aor: string;
-  /** Set when the credentials were a device's own (`user/device`), not the user's password. */
+  /** Set when the credentials were a device's own (`user/device` or its certificate), not the user's password. */
   deviceId?: string;
+  /** The fingerprint (`sha256:…`) of the CA-issued client certificate that proved it, if one did. */
+  certificate?: string;
+  /** The device's `+sip.instance`, when the certificate named it. */
+  instance?: string;
 }
 
 export interface Endpoint {
@@ -27,6 +32,10 @@ export interface Connection {
   readonly remote: Endpoint;
   readonly local: Endpoint;
   identity: Identity | undefined;
+  /** The client certificate, when the peer presented one that chains to the deployment CA. */
+  readonly clientCertificate: X509Certificate | undefined;
+  /** Set when the connection must be refused (e.g. its certificate is revoked): every request gets 403 with it. */
+  refusal: string | undefined;
   readonly closed: boolean;
   send(msg: SipMessage): void;
   close(reason: string): void;
@@ -92,6 +101,8 @@ export function formatEndpoint(e: Endpoint): string {
 export abstract class BaseConnection implements Connection {
   readonly id = newConnectionId();
   identity: Identity | undefined;
+  clientCertificate: X509Certificate | undefined;
+  refusal: string | undefined;
   #closed = false;
   readonly #listeners = new Set<(reason: string) => void>();
   abstract readonly transport: 'TLS' | 'WSS';

@@ -124,6 +124,9 @@ export async function listenTls(
       limits.idleTimeoutMs,
       limits.firstMessageTimeoutMs,
     );
+    // OpenSSL checked the chain to the deployment CA and the validity period (rejectUnauthorized is off
+    // because a certificate is optional: digest authenticates devices without one).
+    if (socket.authorized) conn.clientCertificate = socket.getPeerX509Certificate();
     live.add(conn);
     const clog = log.child({ conn: conn.id, remote: `${conn.remote.address}:${conn.remote.port}` });
     clog.debug({ protocol: socket.getProtocol() }, 'connection open');

@@ -1,3 +1,4 @@
+import type { TLSSocket } from 'node:tls';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
@@ -123,6 +124,8 @@ export async function listenWss(
       limits.idleTimeoutMs,
       limits.firstMessageTimeoutMs,
     );
+    const tlsSocket = sock as TLSSocket;
+    if (tlsSocket.authorized) conn.clientCertificate = tlsSocket.getPeerX509Certificate();
     live.add(conn);
     conn.onClose(() => live.delete(conn));
     ws.on('close', () => conn.close('closed by peer'));

@@ -1,11 +1,11 @@
 import { X509Certificate } from 'node:crypto';
+import { CLOCK_SKEW_MS } from '@tsunagu/server/ca';
 import { isSelfSigned, uriSans } from '../identity/certificate.js';
 
 /**
  * An extra check of the peer's certificate, after its fingerprint matched the signalled one: returns
  * why it is unacceptable, or undefined. DESIGN.md: "when the certificate is CA-issued it must also
- * chain to the CA and name the peer's AOR" — caIssuedPeerCheck does that; revocation can be added the
- * same way.
+ * chain to the CA and name the peer's AOR" — caIssuedPeerCheck does that, and refuses a revoked one.
  */
 export type PeerCertificateCheck = (cert: X509Certificate) => string | undefined;
 
@@ -18,17 +18,24 @@ export function caIssuedPeerCheck(options: {
   caPem: string;
   peerAor: string;
   requireCaIssued?: boolean;
+  /** Whether the CA revoked the certificate with this fingerprint (RFC 8122 form, `AB:CD:…`). */
+  isRevoked?: (fingerprint: string) => boolean;
   now?: () => Date;
 }): PeerCertificateCheck {
   const ca = new X509Certificate(options.caPem);
   const aor = options.peerAor.toLowerCase();
   return (cert) => {
+    if (options.isRevoked?.(cert.fingerprint256)) return 'the certificate has been revoked';
     if (isSelfSigned(cert))
       return options.requireCaIssued ? 'the certificate is not issued by the deployment CA' : undefined;
     if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey))
       return 'the certificate is not issued by the deployment CA';
-    const now = (options.now ?? (() => new Date()))();
-    if (now < new Date(cert.validFrom) || now > new Date(cert.validTo))
+    // Clocks differ a little between machines: the tolerated skew applies at both ends of the validity.
+    const now = (options.now ?? (() => new Date()))().getTime();
+    if (
+      now < new Date(cert.validFrom).getTime() - CLOCK_SKEW_MS ||
+      now > new Date(cert.validTo).getTime() + CLOCK_SKEW_MS
+    )
       return 'the certificate has expired or is not yet valid';
     if (!uriSans(cert).some((u) => u.toLowerCase() === aor))
       return `the certificate does not name ${options.peerAor}`;

@@ -1,11 +1,21 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { credentialsOf, enrolProfile, loginProfile } from '../core/account.js';
 import { Terminal } from '../core/terminal.js';
 import { runDaemon, sendFiles } from './transfer-commands.js';
-import { openProfile } from '../identity/index.js';
+import { CA_FILE, openProfile, type Profile } from '../identity/index.js';
+import {
+  DEFAULT_SHARE_PORT,
+  dnsNames,
+  parseListen,
+  requireCaCertificate,
+  serveShare,
+  type ShareDownload,
+} from '../share/index.js';
 import { readHistory } from '../core/history.js';
 import { nextEvent } from '../core/events.js';
 import { connectControl, DAEMON_FILE, serveControl, type DaemonInfo } from '../daemon/control.js';
@@ -283,6 +293,84 @@ export function buildProgram(): Command {
       },
     );
 
+  withProfile(
+    program
+      .command('share')
+      .argument('<path>', 'the file to share')
+      .option(
+        '--listen <host:port>',
+        `where to listen: HOST:PORT, [IPv6]:PORT or :PORT for every address (default :${DEFAULT_SHARE_PORT})`,
+        listenOption,
+      ),
+  )
+    .description(
+      "serve one file over HTTPS with this device's certificate from the deployment CA, for hosts outside the system that hold the CA certificate (curl --cacert ca.pem)",
+    )
+    .action(async (path: string, o: { profile?: string; listen?: { host?: string; port: number } }) => {
+      const profile = await withCurrentCertificate(resolveProfileDir(o.profile));
+      const { identity } = profile;
+      requireCaCertificate(identity);
+      const names = dnsNames(identity.certificate);
+      if (names.length === 0)
+        throw new CliError(
+          "this device's certificate names no DNS host, so no outside host could verify it; ask your server's admin",
+        );
+      const share = await serveShare({
+        path: resolve(path),
+        secureContext: identity.secureContext({ minVersion: 'TLSv1.2' }),
+        ...(o.listen ?? { port: DEFAULT_SHARE_PORT }),
+        onDownload: (d) => out(downloadLine(share.file.name, d)),
+      });
+      const { name, size } = share.file;
+      const { host, port } = share.address;
+      const ca = (await profile.readCaCertificate().catch(() => undefined))
+        ? join(profile.dir, CA_FILE)
+        : 'ca.pem';
+      out(
+        `sharing ${name} (${mib(size)}) on ${isIPv6(host) ? `[${host}]` : host}:${port} until Ctrl-C; hosts that trust the deployment CA download it from:`,
+      );
+      for (const dns of names) out(share.url(dns));
+      const ips = reachableAddresses(host);
+      const ip = ips.length === 1 ? bracketed(ips[0]!) : '<ip>';
+      out('where no DNS server knows that name:');
+      out(
+        `  curl --cacert ${shellQuote(ca)} --resolve ${names[0]}:${port}:${ip} ${share.url(names[0]!)} -o ${shellQuote(name)}`,
+      );
+      if (ips.length !== 1)
+        out(
+          `  <ip>: ${ips.length > 0 ? `one of ${ips.map(bracketed).join(', ')}` : "this machine's address"}`,
+        );
+      await new Promise<void>((done) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          done();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await share.close();
+      out(`stopped sharing ${name} after ${share.downloads} download${share.downloads === 1 ? '' : 's'}`);
+    });
+
+  withProfile(program.command('keys').argument('<contact>', 'a user name').option('--json', 'print JSON'))
+    .description(
+      "fetch a contact's current certificates and public keys from the key directory (checked against the deployment CA)",
+    )
+    .action(async (contact: string, o: { profile?: string; json?: boolean }) => {
+      const keys = await withApi(resolveProfileDir(o.profile), (api) =>
+        api.call('keys.get', { user: contact }),
+      );
+      if (o.json) out(JSON.stringify(keys));
+      else if (keys.keys.length === 0) out(`${keys.aor} has no current certificate.`);
+      else
+        for (const k of keys.keys) {
+          out(`${keys.aor}  device ${k.device} (${k.name})  valid until ${k.notAfter}`);
+          out(`  fingerprint ${k.fingerprint}`);
+          out(k.publicKey.trimEnd());
+        }
+    });
+
   withProfile(program.command('gui').option('--print', 'only print the access link'))
     .description("open the running daemon's web GUI (its access link carries a per-run token)")
     .action(async (o: { profile?: string; print?: boolean }) => {
@@ -296,6 +384,60 @@ export function buildProgram(): Command {
       if (!o.print) openInBrowser(link);
     });
   return program;
+}
+
+function listenOption(value: string): { host?: string; port: number } {
+  try {
+    return parseListen(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+
+function downloadLine(name: string, d: ShareDownload): string {
+  const what = d.range ? `bytes ${d.range.start}-${d.range.end} of ${name}` : name;
+  return `sent ${what} to ${d.remote} (${mib(d.bytes)} in ${(d.ms / 1000).toFixed(1)} s)`;
+}
+
+/** The addresses an outside host could reach the share on: the listener's own, else this machine's. */
+function reachableAddresses(host: string): string[] {
+  if (host !== '::' && host !== '0.0.0.0') return [host];
+  return Object.values(networkInterfaces())
+    .flatMap((list) => list ?? [])
+    .filter((a) => !a.internal && (a.family === 'IPv4' || (host === '::' && !a.address.startsWith('fe80:'))))
+    .map((a) => a.address); // (link-local IPv6 left out: it needs a zone a URL cannot carry to curl)
+}
+
+const bracketed = (ip: string) => (isIPv6(ip) ? `[${ip}]` : ip);
+
+/** A word a POSIX shell reads back as it is. */
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The profile, with a current certificate from the deployment CA when the device can get one: a joined
+ * device whose certificate is missing, expired or due is registered just long enough to renew it (a
+ * running daemon renews on its own, so usually nothing happens here).
+ */
+async function withCurrentCertificate(profileDir: string): Promise<Profile> {
+  const profile = await openProfile(profileDir);
+  const credentials = await credentialsOf(profile);
+  if (!credentials || profile.identity.renewalTime(credentials.caPem, credentials.aor) > new Date())
+    return profile;
+  process.stderr.write('asking the deployment CA for a current certificate for this device…\n');
+  const terminal = await Terminal.start({ profile, credentials, signalling: { networkWatch: false } });
+  try {
+    await terminal.certificates.ready();
+  } catch (e) {
+    // A certificate that is still valid serves; requireCaCertificate refuses one that is not.
+    process.stderr.write(`tsunagu: ${(e as Error).message}\n`);
+  } finally {
+    await terminal.stop();
+  }
+  return profile;
 }
 
 /** A snapshot from the running daemon, or from a terminal started just for it. */

@@ -11,15 +11,22 @@ import {
   type Commands,
   type ConnectionView,
   type ContactView,
+  type KeysView,
   type SettingsView,
   type Snapshot,
   type TerminalApi,
   type TerminalEvent,
   type TransferView,
 } from '@tsunagu/protocol';
-import { channelCredentials, type ChannelCredentials, type ChannelSetupOptions } from '../channel/index.js';
+import {
+  caIssuedPeerCheck,
+  channelCredentials,
+  type ChannelCredentials,
+  type ChannelSetupOptions,
+} from '../channel/index.js';
 import type { DeviceCredentials } from '../enroll/index.js';
 import type { Profile } from '../identity/index.js';
+import { CertificateKeeper, type CertificateState } from '../identity/renewal.js';
 import { SecureChannel } from '../session/secure-channel.js';
 import { appendHistory, readHistory } from './history.js';
 import {
@@ -111,7 +118,11 @@ const RESUME_DELAY_MS = 250;
 
 export class Terminal implements TerminalApi {
   readonly signalling: Signalling;
-  readonly #credentials: ChannelCredentials;
+  /** Keeps this device's certificate one the deployment CA issued. */
+  readonly certificates: CertificateKeeper;
+  #credentials: ChannelCredentials;
+  /** Fingerprints (RFC 8122 form) the CA revoked, pushed by the server with the contact list. */
+  #revoked = new Set<string>();
   readonly #channels = new Map<string, ChannelEntry>();
   readonly #transfers = new Map<string, TransferEntry>();
   /** Interrupted outgoing transfers waiting for a new channel to their peer, by peer user. */
@@ -126,9 +137,30 @@ export class Terminal implements TerminalApi {
   #settings: SettingsView;
 
   private constructor(private readonly o: TerminalOptions) {
-    this.#credentials = channelCredentials(o.profile.identity);
+    const identity = o.profile.identity;
+    this.#credentials = channelCredentials(identity);
     this.#settings = effectiveSettings(o.profile, o);
-    this.signalling = Signalling.fromCredentials(o.credentials, o.signalling ?? {});
+    this.signalling = Signalling.fromCredentials(o.credentials, {
+      // The CA-issued certificate authenticates the connection itself (the secret stays the fallback).
+      clientContext: () =>
+        this.certificates.usable
+          ? identity.secureContext({ ca: o.credentials.caPem, minVersion: 'TLSv1.2' })
+          : undefined,
+      ...o.signalling,
+    });
+    this.certificates = new CertificateKeeper({
+      identity,
+      caPem: o.credentials.caPem,
+      aor: o.credentials.aor,
+      source: this.signalling,
+      log: o.profile.log,
+    });
+    this.certificates.on('state', (s) => {
+      if (s.state === 'ca-issued') this.#credentials = channelCredentials(identity);
+      this.#emit({ type: 'account', data: this.account() });
+    });
+    this.signalling.on('registered', () => this.certificates.registered());
+    this.signalling.on('revoked', (list) => this.#onRevoked(list));
     this.#connection = { state: 'connecting', server: o.credentials.server, aor: o.credentials.aor };
     this.signalling.on('state', (s) => this.#onState(s));
     this.signalling.on('contacts', (list) => {
@@ -162,6 +194,7 @@ export class Terminal implements TerminalApi {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.certificates.stop();
     for (const e of this.#channels.values()) e.secure?.close('terminal stopped');
     await Promise.all([this.signalling.stop(), ...this.#writes]);
   }
@@ -195,6 +228,7 @@ export class Terminal implements TerminalApi {
         fingerprint: identity.fingerprint,
         certificateExpires: identity.notAfter.toISOString(),
         caFingerprint: c.caFingerprint,
+        certificate: certificateView(this.certificates.state),
       },
       settings: { downloadDir: this.#settings.downloadDir, acceptFrom: [...this.#settings.acceptFrom] },
       localServer: false,
@@ -256,6 +290,8 @@ export class Terminal implements TerminalApi {
         return (await this.updateSettings(
           params as Commands['settings.update']['params'],
         )) as Commands[N]['result'];
+      case 'keys.get':
+        return (await this.keys(p.user!)) as Commands[N]['result'];
       case 'history.list':
         return { entries: await readHistory(this.o.profile.dir) } as Commands[N]['result'];
       case 'account.join':
@@ -266,6 +302,16 @@ export class Terminal implements TerminalApi {
         );
       default:
         throw new CommandError('unknown-command', `unknown command ${String(command)}`);
+    }
+  }
+
+  /** The key directory: `user`'s current certificates and public keys (not-found for hidden and unknown alike). */
+  async keys(user: string): Promise<KeysView> {
+    try {
+      return await this.signalling.fetchKeys(user);
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      throw new CommandError(err.code === 'not-found' ? 'not-found' : 'keys-failed', err.message);
     }
   }
 
@@ -292,12 +338,15 @@ export class Terminal implements TerminalApi {
   /** Rings `user` and opens a verified channel when they accept; returns the channel id at once. */
   openChannel(user: string): string {
     const id = newId();
-    const secure = SecureChannel.open(this.signalling, user, this.#setup());
+    const peer = user.includes('@')
+      ? `sip:${user.replace(/^sip:/, '')}`
+      : `sip:${user}@${this.o.credentials.domain}`;
+    const secure = SecureChannel.open(this.signalling, user, () => this.#prepare(peer));
     const entry: ChannelEntry = {
       view: {
         id,
         direction: 'outgoing',
-        peer: user.includes('@') ? user : `sip:${user}@${this.o.credentials.domain}`,
+        peer,
         phase: secure.phase,
       },
       secure,
@@ -345,7 +394,7 @@ export class Terminal implements TerminalApi {
       this.#update(entry, { phase: 'declined', reason: 'declined' });
       return;
     }
-    entry.secure = SecureChannel.accept(call, this.#setup());
+    entry.secure = SecureChannel.accept(call, () => this.#prepare(call.caller.aor));
     this.#track(channelId, entry);
   }
 
@@ -522,6 +571,39 @@ export class Terminal implements TerminalApi {
     return e;
   }
 
+  /**
+   * The setup of a channel with `peerAor`, once this device holds its CA-issued certificate. The peer's
+   * certificate must match the signalled fingerprint and, for a peer of our domain, also be issued by
+   * our CA for that AOR and not revoked (a peer of another domain is trusted by fingerprint).
+   */
+  async #prepare(peerAor: string): Promise<ChannelSetupOptions> {
+    await this.certificates.ready();
+    const sameDomain = peerAor.toLowerCase().endsWith(`@${this.o.credentials.domain.toLowerCase()}`);
+    const setup = this.#setup();
+    setup.verifyPeer = caIssuedPeerCheck({
+      caPem: this.o.credentials.caPem,
+      peerAor,
+      requireCaIssued: sameDomain,
+      isRevoked: (fingerprint) => this.#revoked.has(fingerprint),
+    });
+    return setup;
+  }
+
+  /** The CA revoked certificates: a channel whose peer holds one of them ends now. */
+  #onRevoked(list: readonly string[]): void {
+    this.#revoked = new Set(list);
+    for (const entry of this.#channels.values()) {
+      const peerFingerprint = entry.secure?.channel?.peerFingerprint;
+      if (peerFingerprint && this.#revoked.has(peerFingerprint.toUpperCase())) {
+        this.o.profile.log.warn(
+          { peer: entry.view.peer },
+          'closing a channel: the peer certificate was revoked',
+        );
+        entry.secure!.close("the peer's certificate was revoked");
+      }
+    }
+  }
+
   #setup(): ChannelSetupOptions {
     const inbound = this.o.profile.data.settings.inbound;
     const port = this.o.profile.data.settings.channelPort;
@@ -551,4 +633,10 @@ export class Terminal implements TerminalApi {
     const event = { ...e, seq: ++this.#seq } as TerminalEvent;
     for (const l of this.#listeners) l(event);
   }
+}
+
+function certificateView(s: CertificateState): NonNullable<AccountView['device']>['certificate'] {
+  if (s.state === 'ca-issued') return { state: s.state, renewAt: s.renewAt.toISOString() };
+  if (s.state === 'failed') return { state: s.state, error: s.error.message };
+  return { state: s.state };
 }

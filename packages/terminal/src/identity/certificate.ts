@@ -1,46 +1,27 @@
-import { X509Certificate, randomBytes, sign, type KeyObject } from 'node:crypto';
+import {
+  forgePublicKey,
+  randomSerial,
+  signCertificate,
+  signCertificationRequest,
+  validityWindow,
+} from '@tsunagu/server/ca';
+import { X509Certificate, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
 
 /**
- * X.509 structures for the device's key, built with node-forge and signed with Node's native crypto:
- * forge assembles the to-be-signed DER, `crypto.sign` signs it (≈0.5 ms where forge's JavaScript RSA
- * takes ≈18 ms), so the private key stays a native KeyObject and never enters forge.
+ * X.509 structures for the device's key, built with node-forge and signed with Node's native crypto
+ * through the server's shared helpers (`@tsunagu/server/ca`): forge assembles the to-be-signed DER,
+ * `crypto.sign` signs it (≈0.5 ms where forge's JavaScript RSA takes ≈18 ms), so the private key stays
+ * a native KeyObject and never enters forge.
  */
 
-const DAY_MS = 86_400_000;
-/** Peers whose clocks run a little behind still accept a certificate made just now. */
-const BACKDATE_MS = 5 * 60_000;
 const SELF_SIGNED_VALIDITY_DAYS = 365;
-
-/** forge functions its type declarations leave out (node-forge 1.x `lib/x509.js`). */
-interface ForgePkiInternals {
-  getTBSCertificate(cert: forge.pki.Certificate): forge.asn1.Asn1;
-  getCertificationRequestInfo(csr: forge.pki.CertificateSigningRequest): forge.asn1.Asn1;
-}
-const pkiInternals = forge.pki as unknown as ForgePkiInternals;
-const SHA256_WITH_RSA = forge.pki.oids['sha256WithRSAEncryption']!;
-
-function derOf(asn: forge.asn1.Asn1): Buffer {
-  return Buffer.from(forge.asn1.toDer(asn).getBytes(), 'binary');
-}
-
-/** A random, positive, 128-bit serial number as hex (RFC 5280 §4.1.2.2). */
-function randomSerial(): string {
-  const b = randomBytes(16);
-  b[0] = (b[0]! & 0x7f) | 0x40;
-  return b.toString('hex');
-}
 
 /** forge's typings give `valueTagClass` the type of a tag class; it takes a universal type (UTF8String). */
 function fields(
   list: { name: string; value: string; valueTagClass?: forge.asn1.Type }[],
 ): forge.pki.CertificateField[] {
   return list as unknown as forge.pki.CertificateField[];
-}
-
-function forgePublicKey(key: KeyObject): forge.pki.rsa.PublicKey {
-  const pem = key.export({ type: 'spki', format: 'pem' }).toString();
-  return forge.pki.publicKeyFromPem(pem) as forge.pki.rsa.PublicKey;
 }
 
 export interface SelfSignedOptions {
@@ -66,12 +47,10 @@ export function createSelfSignedCertificate(
   const cert = forge.pki.createCertificate();
   cert.publicKey = forgePublicKey(publicKey);
   cert.serialNumber = randomSerial();
-  const notBefore = new Date(options.now.getTime() - BACKDATE_MS);
-  const notAfter = new Date(
-    options.now.getTime() + (options.validityDays ?? SELF_SIGNED_VALIDITY_DAYS) * DAY_MS,
+  const { notBefore, notAfter } = validityWindow(
+    options.now,
+    options.validityDays ?? SELF_SIGNED_VALIDITY_DAYS,
   );
-  notBefore.setUTCMilliseconds(0);
-  notAfter.setUTCMilliseconds(0);
   cert.validity.notBefore = notBefore;
   cert.validity.notAfter = notAfter;
   const cn = options.aor ? options.aor.replace(/^sips?:/, '') : 'Tsunagu device';
@@ -91,12 +70,7 @@ export function createSelfSignedCertificate(
     { name: 'subjectAltName', altNames },
     { name: 'subjectKeyIdentifier' },
   ]);
-  cert.siginfo.algorithmOid = SHA256_WITH_RSA;
-  cert.signatureOid = SHA256_WITH_RSA;
-  const tbs = pkiInternals.getTBSCertificate(cert);
-  cert.tbsCertificate = tbs;
-  cert.signature = sign('sha256', derOf(tbs), privateKey).toString('binary');
-  const pem = forge.pki.certificateToPem(cert);
+  const pem = signCertificate(cert, privateKey);
   // Checked by the other implementation before it is used anywhere.
   if (!new X509Certificate(pem).verify(publicKey)) throw new Error('self-signed certificate does not verify');
   return pem;
@@ -137,12 +111,7 @@ export function createCertificateRequest(
       ],
     },
   ]);
-  csr.siginfo.algorithmOid = SHA256_WITH_RSA;
-  csr.signatureOid = SHA256_WITH_RSA;
-  const cri = pkiInternals.getCertificationRequestInfo(csr);
-  csr.certificationRequestInfo = cri;
-  csr.signature = sign('sha256', derOf(cri), privateKey).toString('binary');
-  const pem = forge.pki.certificationRequestToPem(csr);
+  const pem = signCertificationRequest(csr, privateKey);
   if (!forge.pki.certificationRequestFromPem(pem).verify())
     throw new Error('certificate request does not verify');
   return pem;

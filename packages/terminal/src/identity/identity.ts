@@ -14,6 +14,7 @@ import {
   isSelfSigned,
   uriSans,
 } from './certificate.js';
+import { CLOCK_SKEW_MS } from '@tsunagu/server/ca';
 import { ProfileError } from './errors.js';
 import { errorCode, readOptional, tightenMode, writeFileAtomic } from './files.js';
 import type { Log } from './log.js';
@@ -176,9 +177,58 @@ export class DeviceIdentity {
     return createCertificateRequest(this.#privateKey, this.#publicKey, { aor, instanceId: this.instanceId });
   }
 
+  /** Whether the certificate is one `caPem` issued, names `aor`, and is valid at `now` (give or take the skew). */
+  isIssuedBy(caPem: string, aor: string, now = new Date()): boolean {
+    const ca = new X509Certificate(caPem);
+    const cert = this.#cert;
+    return (
+      !this.selfSigned &&
+      cert.checkIssued(ca) &&
+      cert.verify(ca.publicKey) &&
+      uriSans(cert).some((u) => u.toLowerCase() === aor.toLowerCase()) &&
+      now.getTime() >= new Date(cert.validFrom).getTime() - CLOCK_SKEW_MS &&
+      now.getTime() < new Date(cert.validTo).getTime()
+    );
+  }
+
+  /**
+   * When the certificate should be replaced by a new one from `caPem`: at two thirds of its life if
+   * that CA issued it for `aor`, else now (self-signed, another CA's, another AOR's).
+   */
+  renewalTime(caPem: string, aor: string, now = new Date()): Date {
+    if (!this.isIssuedBy(caPem, aor, now)) return now;
+    const from = new Date(this.#cert.validFrom).getTime();
+    const to = new Date(this.#cert.validTo).getTime();
+    return new Date(from + (to - from) * RENEW_AT);
+  }
+
+  /**
+   * Installs a chain the CA sent (PEM, leaf first): the leaf must be issued and signed by `caPem`, name
+   * `aor` and this device's instance, certify this device's key, and be valid now give or take the
+   * tolerated clock skew.
+   */
+  async installChain(chainPem: string, caPem: string, aor: string, now = new Date()): Promise<void> {
+    const leaf = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(chainPem)?.[0];
+    if (!leaf) throw new ProfileError('invalid', 'the CA sent no certificate');
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(leaf);
+    } catch {
+      throw new ProfileError('invalid', 'the issued certificate is not a valid X.509 certificate');
+    }
+    const ca = new X509Certificate(caPem);
+    if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey))
+      throw new ProfileError('invalid', 'the issued certificate is not signed by the pinned CA');
+    const names = uriSans(cert).map((u) => u.toLowerCase());
+    if (!names.includes(aor.toLowerCase()) || !names.includes(this.instanceId.toLowerCase()))
+      throw new ProfileError('invalid', `the issued certificate does not name ${aor} and this device`);
+    await this.installCertificate(cert.toString(), now);
+  }
+
   /**
    * Replaces the certificate with one issued by the CA. It must certify this device's key and be
-   * within its validity; the caller has checked that it chains to the pinned CA.
+   * within its validity (give or take the tolerated clock skew); the caller has checked that it chains
+   * to the pinned CA.
    */
   async installCertificate(pem: string, now = new Date()): Promise<void> {
     let cert: X509Certificate;
@@ -189,10 +239,14 @@ export class DeviceIdentity {
     }
     if (!cert.checkPrivateKey(this.#privateKey))
       throw new ProfileError('invalid', "the issued certificate is not for this device's key");
-    if (now < new Date(cert.validFrom) || now > new Date(cert.validTo))
+    const t = now.getTime();
+    if (
+      t < new Date(cert.validFrom).getTime() - CLOCK_SKEW_MS ||
+      t > new Date(cert.validTo).getTime() + CLOCK_SKEW_MS
+    )
       throw new ProfileError(
         'invalid',
-        `the issued certificate is not valid now (${cert.validFrom} – ${cert.validTo})`,
+        `the issued certificate is not valid now (${cert.validFrom} – ${cert.validTo}); check this computer's clock`,
       );
     await this.#store(cert.toString());
     this.#log.info(

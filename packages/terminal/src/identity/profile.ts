@@ -157,7 +157,7 @@ export class Profile {
     readonly dir: string,
     data: ProfileData,
     readonly identity: DeviceIdentity,
-    private readonly log: Log,
+    readonly log: Log,
   ) {
     this.#data = data;
   }

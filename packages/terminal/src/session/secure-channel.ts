@@ -19,6 +19,15 @@ export interface SecureChannelEvents {
   phase: [ChannelPhase, string | undefined];
 }
 
+/**
+ * The channel's setup, or a function that makes it once the end is ready (e.g. once this device holds a
+ * certificate from the CA); its rejection fails the channel with its message.
+ */
+export type ChannelSetup = ChannelSetupOptions | (() => Promise<ChannelSetupOptions>);
+
+const setupOptions = (s: ChannelSetup): Promise<ChannelSetupOptions> | ChannelSetupOptions =>
+  typeof s === 'function' ? s() : s;
+
 export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #phase: ChannelPhase;
   #reason: string | undefined;
@@ -55,11 +64,11 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   }
 
   /** Calls `target` (a user of my domain or `user@domain`) and opens the channel when they accept. */
-  static open(signalling: Signalling, target: string, setup: ChannelSetupOptions): SecureChannel {
+  static open(signalling: Signalling, target: string, setup: ChannelSetup): SecureChannel {
     let call: OutgoingCall | undefined;
     const sc = new SecureChannel('outgoing', undefined, () => call?.hangUp(), 'ringing');
     void (async () => {
-      const offer = await createChannelOffer(setup);
+      const offer = await createChannelOffer(await setupOptions(setup));
       // Closed while the offer was being made: no call at all.
       if (sc.#setupStarted(() => offer.cancel())) return;
       call = signalling.invite(target, {
@@ -89,14 +98,14 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   }
 
   /** Accepts an incoming call: answers its offer and opens the channel. */
-  static accept(call: IncomingCall, setup: ChannelSetupOptions): SecureChannel {
+  static accept(call: IncomingCall, setup: ChannelSetup): SecureChannel {
     const sc = new SecureChannel('incoming', call.caller, () => call.hangUp(), 'connecting');
     call.on('ended', (e) => sc.#end(e.by === 'remote' ? 'ended by the peer' : 'ended'));
     void (async () => {
       let established: Promise<Channel> | undefined;
       await call.accept({
         acceptOffer: async (sdp) => {
-          const answer = await answerChannelOffer(sdp, setup);
+          const answer = await answerChannelOffer(sdp, await setupOptions(setup));
           sc.#setupStarted(() => answer.cancel());
           // Start at once: the caller may connect before our 200 has even reached it.
           established = answer.establish();

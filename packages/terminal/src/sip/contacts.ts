@@ -26,15 +26,44 @@ export interface Contact {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
+/** A contact list with the revocation list that comes with it. */
+export interface ContactDocument {
+  contacts: Contact[];
+  /**
+   * Fingerprints (RFC 8122 form, `AB:CD:…`) of certificates the CA revoked that have not expired yet.
+   * The server pushes it with every list, so a revocation reaches every online terminal at once.
+   */
+  revoked: string[];
+}
+
+const FINGERPRINT = /^sha256:((?:[0-9A-F]{2}:){31}[0-9A-F]{2})$/;
+
 /** Parses a `tsunagu-contacts` body (version 1); undefined if it is not one. */
-export function parseContactList(body: string): Contact[] | undefined {
+export function parseContactDocument(body: string): ContactDocument | undefined {
   let doc: unknown;
   try {
     doc = JSON.parse(body);
   } catch {
     return undefined;
   }
-  if (!isObject(doc) || doc.version !== 1 || !Array.isArray(doc.contacts)) return undefined;
+  if (!isObject(doc)) return undefined;
+  const contacts = parseContactList(doc);
+  if (!contacts) return undefined;
+  const revoked: string[] = [];
+  if (doc.revoked !== undefined) {
+    if (!Array.isArray(doc.revoked)) return undefined;
+    for (const f of doc.revoked as unknown[]) {
+      const m = typeof f === 'string' ? FINGERPRINT.exec(f) : null;
+      if (!m) return undefined;
+      revoked.push(m[1]!);
+    }
+  }
+  return { contacts, revoked };
+}
+
+/** The contacts of a parsed `tsunagu-contacts` document (version 1); undefined if it is not one. */
+export function parseContactList(doc: Record<string, unknown>): Contact[] | undefined {
+  if (doc.version !== 1 || !Array.isArray(doc.contacts)) return undefined;
   const out: Contact[] = [];
   for (const c of doc.contacts as unknown[]) {
     if (!isObject(c) || typeof c.user !== 'string' || typeof c.aor !== 'string') return undefined;
@@ -56,7 +85,7 @@ export function parseContactList(body: string): Contact[] | undefined {
 }
 
 export interface ContactSubscriptionEvents {
-  onList(list: Contact[]): void;
+  onList(doc: ContactDocument): void;
   /** The subscription ended without being disposed (refused, or terminated by the server). */
   onEnded(): void;
   onBadBody(body: string): void;
@@ -79,8 +108,8 @@ export class ContactSubscription {
         const body = notification.request.body;
         // A final NOTIFY (terminated) may come without a list.
         if (!body) return;
-        const list = parseContactList(body);
-        if (list) events.onList(list);
+        const doc = parseContactDocument(body);
+        if (doc) events.onList(doc);
         else events.onBadBody(body);
       },
     };

@@ -24,12 +24,20 @@ export {
   type OutgoingCallEvents,
 } from './calls.js';
 export {
-  parseContactList,
+  parseContactDocument,
+  type ContactDocument,
   CONTACTS_EVENT,
   CONTACTS_TYPE,
   type Contact,
   type ContactDevice,
 } from './contacts.js';
+export {
+  CertificateRequestError,
+  CERTIFICATE_EVENT,
+  CHAIN_TYPE,
+  PKCS10_TYPE,
+} from './certificate-request.js';
+export { KeysError, KEYS_EVENT, parseKeys, type DirectoryEntry, type DirectoryKey } from './keys.js';
 export { parseAssertedIdentity, type AssertedIdentity } from './identity.js';
 export {
   Rfc8760Digest,

@@ -81,9 +81,12 @@ export interface PinnedTlsOptions {
   ca: string;
   /** `sha256:AB:CD:…` from the invite link. */
   caFingerprint: string;
-  /** A client certificate and key, once the CA issued one. */
-  cert?: string;
-  key?: string;
+  /**
+   * The TLS context with this device's CA-issued certificate and key (and the deployment CA as trust
+   * anchor), asked for on every connection so a renewed certificate is used from the next one on.
+   * Undefined: no client certificate (digest alone authenticates).
+   */
+  clientContext?: () => tls.SecureContext | undefined;
   /** Handshake deadline; default 10 s. */
   timeoutMs?: number;
 }
@@ -176,10 +179,9 @@ export function connectPinned(o: PinnedTlsOptions): Promise<tls.TLSSocket> {
       // SNI carries host names only (RFC 6066 §3); the certificate is still checked against an IP.
       ...(net.isIP(servername) ? {} : { servername }),
       checkServerIdentity: (_host, cert) => tls.checkServerIdentity(servername, cert),
-      ca: o.ca,
       rejectUnauthorized: true,
       minVersion: 'TLSv1.2',
-      ...(o.cert && o.key ? { cert: o.cert, key: o.key } : {}),
+      ...clientOptions(o),
     });
     const timer = setTimeout(
       () => fail(new Error(`TLS connection to ${o.host}:${o.port} timed out`)),
@@ -207,4 +209,10 @@ export function connectPinned(o: PinnedTlsOptions): Promise<tls.TLSSocket> {
       resolve(socket);
     });
   });
+}
+
+/** The trust anchor, and the client certificate when there is one (a context replaces `ca`, so it carries it too). */
+function clientOptions(o: PinnedTlsOptions): tls.ConnectionOptions {
+  const context = o.clientContext?.();
+  return context ? { secureContext: context } : { ca: o.ca };
 }

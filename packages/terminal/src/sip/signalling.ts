@@ -1,13 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import os from 'node:os';
+import type { SecureContext } from 'node:tls';
 import { Inviter, URI, UserAgent } from 'sip.js';
 import type { Invitation, LogLevel } from 'sip.js';
 import type { DeviceCredentials } from '../enroll/credentials.js';
 import { splitHostPort } from '../enroll/https.js';
 import { CallError, IncomingCall, NegotiatorSdh, OutgoingCall, SdhRegistry, SDP } from './calls.js';
 import type { OfferProvider } from './calls.js';
+import { CertificateRequestError, requestCertificate } from './certificate-request.js';
 import { ContactSubscription, type Contact } from './contacts.js';
+import { fetchKeys, KeysError, type DirectoryEntry } from './keys.js';
 import { useRfc8760Digest } from './digest.js';
 import { parseAssertedIdentity } from './identity.js';
 import { addressesOf, AddressWatcher, type NetworkInterfacesFn } from './network.js';
@@ -50,8 +53,11 @@ export interface SignallingOptions {
   /** This device's instance id (a UUID): `+sip.instance` (RFC 5626). */
   instanceId: string;
   displayName?: string;
-  /** A CA-issued client certificate for the TLS connection, once there is one. */
-  clientCertificate?: { cert: string; key: string };
+  /**
+   * The TLS context with this device's CA-issued certificate (see PinnedTlsOptions.clientContext),
+   * asked for on every connection.
+   */
+  clientContext?: () => SecureContext | undefined;
   /** Requested registration expiry in seconds (default 600; the server grants 60–3600). */
   expires?: number;
   /** Refresh after this fraction of the granted expiry (default a random 0.75–0.85). */
@@ -99,6 +105,8 @@ export interface SignallingEvents {
   contacts: [readonly Contact[]];
   /** An INVITE to us. If nobody listens, it is answered 480. */
   incoming: [IncomingCall];
+  /** The CA's revocation list changed: fingerprints (`AB:CD:…`) of revoked, unexpired certificates. */
+  revoked: [readonly string[]];
 }
 
 const USER = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -137,6 +145,7 @@ export class Signalling extends EventEmitter<SignallingEvents> {
   readonly #log: SignallingLogger | undefined;
   #status: SignallingStatus = { state: 'idle' };
   #contacts: readonly Contact[] = [];
+  #revoked: readonly string[] = [];
   #generation = 0;
   #flow: Flow | undefined;
   #attempt = 0;
@@ -157,7 +166,7 @@ export class Signalling extends EventEmitter<SignallingEvents> {
       ...(options.server.servername ? { servername: options.server.servername } : {}),
       ca: options.ca,
       caFingerprint: options.caFingerprint,
-      ...(options.clientCertificate ?? {}),
+      ...(options.clientContext ? { clientContext: options.clientContext } : {}),
       ...(options.keepAlive ? { keepAlive: options.keepAlive } : {}),
     };
     this.#ua = new UserAgent({
@@ -253,6 +262,31 @@ export class Signalling extends EventEmitter<SignallingEvents> {
     if (flow?.registered && this.#transport.isConnected()) await flow.registration.unregister(1_500);
     await withTimeout(this.#ua.stop(), 3_000).catch(() => undefined);
     await this.#transport.dispose().catch(() => undefined);
+  }
+
+  /** Fingerprints of revoked certificates, as of the latest contact list. */
+  get revoked(): readonly string[] {
+    return this.#revoked;
+  }
+
+  /**
+   * Asks the deployment CA for a certificate for our key (PUBLISH with the PKCS#10 request `csrDer`);
+   * resolves with the PEM chain. Only while registered: the server issues to authenticated devices.
+   */
+  requestCertificate(csrDer: Buffer): Promise<string> {
+    if (this.#status.state !== 'registered')
+      return Promise.reject(
+        new CertificateRequestError(503, `signalling is ${this.#status.state}, not registered`),
+      );
+    return requestCertificate(this.#ua, this.#aorUri, csrDer);
+  }
+
+  /** The key directory: `target`'s current certificates and public keys, checked against our CA. */
+  fetchKeys(target: string): Promise<DirectoryEntry> {
+    const uri = this.#targetUri(target);
+    if (this.#status.state !== 'registered')
+      return Promise.reject(new KeysError('failed', `signalling is ${this.#status.state}, not registered`));
+    return fetchKeys(this.#ua, this.#aorUri, uri, this.#o.ca);
   }
 
   /**
@@ -489,10 +523,14 @@ export class Signalling extends EventEmitter<SignallingEvents> {
   #subscribeContacts(flow: Flow): void {
     if (flow !== this.#flow) return;
     const sub = new ContactSubscription(this.#ua, this.#aorUri, this.#o.contactsExpires ?? 600, {
-      onList: (list) => {
+      onList: ({ contacts, revoked }) => {
         if (flow !== this.#flow) return;
-        this.#contacts = list;
-        this.emit('contacts', list);
+        this.#contacts = contacts;
+        this.emit('contacts', contacts);
+        const changed =
+          revoked.length !== this.#revoked.length || revoked.some((f, i) => f !== this.#revoked[i]);
+        this.#revoked = revoked;
+        if (changed) this.emit('revoked', revoked);
       },
       onBadBody: () => this.#log?.warn('ignored a contact list NOTIFY whose body is not a version-1 list'),
       onEnded: () => {

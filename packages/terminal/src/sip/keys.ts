@@ -1,0 +1,131 @@
+import { X509Certificate } from 'node:crypto';
+import type { URI, UserAgent } from 'sip.js';
+
+/**
+ * The key directory (the seed's terminal 12): fetches another member's current certificates and public
+ * keys through our own authenticated signalling — a fetch-only SUBSCRIBE (Expires: 0, RFC 6665 §4.4.3)
+ * to their AOR for the `tsunagu-keys` event, answered by one NOTIFY. The server applies the same policy
+ * as to an INVITE: someone hidden from us and someone who does not exist both answer 404.
+ */
+export const KEYS_EVENT = 'tsunagu-keys';
+export const KEYS_TYPE = 'application/vnd.tsunagu.keys+json';
+const MAX_KEYS = 256;
+
+export interface DirectoryKey {
+  device: string;
+  name: string;
+  /** `sha256:AB:…` */
+  fingerprint: string;
+  notAfter: string;
+  /** PEM */
+  certificate: string;
+  /** SubjectPublicKeyInfo, PEM */
+  publicKey: string;
+}
+
+export interface DirectoryEntry {
+  aor: string;
+  keys: DirectoryKey[];
+}
+
+export class KeysError extends Error {
+  override readonly name = 'KeysError';
+  constructor(
+    readonly code: 'not-found' | 'failed',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Parses a `tsunagu-keys` body and checks each certificate: it must be the one its fingerprint names,
+ * be issued by `caPem`, and name `aor`; its public key must be the one listed. Entries that fail are
+ * dropped (a server bug must not hand us a key for someone else).
+ */
+export function parseKeys(body: string, aor: string, caPem: string): DirectoryEntry | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  if (typeof doc !== 'object' || doc === null) return undefined;
+  const d = doc as Record<string, unknown>;
+  if (d.version !== 1 || d.aor !== aor || !Array.isArray(d.keys) || d.keys.length > MAX_KEYS)
+    return undefined;
+  const ca = new X509Certificate(caPem);
+  const keys: DirectoryKey[] = [];
+  for (const k of d.keys as unknown[]) {
+    if (typeof k !== 'object' || k === null) return undefined;
+    const e = k as Record<string, unknown>;
+    const fields = ['device', 'name', 'fingerprint', 'notAfter', 'certificate', 'publicKey'] as const;
+    if (!fields.every((f) => typeof e[f] === 'string')) return undefined;
+    const key = Object.fromEntries(fields.map((f) => [f, e[f]])) as unknown as DirectoryKey;
+    try {
+      const cert = new X509Certificate(key.certificate);
+      const spki = cert.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      const names = (cert.subjectAltName ?? '').split(', ');
+      if (
+        `sha256:${cert.fingerprint256}` === key.fingerprint &&
+        cert.checkIssued(ca) &&
+        cert.verify(ca.publicKey) &&
+        names.includes(`URI:${aor}`) &&
+        spki.trim() === key.publicKey.trim()
+      )
+        keys.push(key);
+    } catch {
+      // not a certificate: dropped
+    }
+  }
+  return { aor, keys };
+}
+
+/** Fetches `target`'s keys; rejects with KeysError('not-found') for unknown and hidden alike. */
+export function fetchKeys(
+  ua: UserAgent,
+  from: URI,
+  target: URI,
+  caPem: string,
+  timeoutMs = 10_000,
+): Promise<DirectoryEntry> {
+  const aor = `sip:${target.user}@${target.host}`;
+  const request = ua.userAgentCore.makeOutgoingRequestMessage('SUBSCRIBE', target, from, target, {}, [
+    `Event: ${KEYS_EVENT}`,
+    `Accept: ${KEYS_TYPE}`,
+    'Expires: 0',
+    `Contact: ${ua.contact.toString()}`,
+  ]);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      outgoing.waitNotifyStop();
+      outgoing.dispose();
+      reject(new KeysError('failed', `no answer from the server for ${aor}'s keys`));
+    }, timeoutMs);
+    const outgoing = ua.userAgentCore.subscribe(request, {
+      onNotify: ({ request: notify }) => {
+        clearTimeout(timer);
+        notify.accept();
+        const entry = parseKeys(notify.message.body ?? '', aor, caPem);
+        if (entry) resolve(entry);
+        else reject(new KeysError('failed', `the server sent an unreadable key list for ${aor}`));
+      },
+      onNotifyTimeout: () => {
+        clearTimeout(timer);
+        reject(new KeysError('failed', `no key list for ${aor} arrived`));
+      },
+      onReject: (res) => {
+        clearTimeout(timer);
+        const status = res.message.statusCode ?? 500;
+        reject(
+          status === 404
+            ? new KeysError('not-found', `${aor} is not a contact you can reach`)
+            : new KeysError(
+                'failed',
+                `the server refused: ${status} ${res.message.reasonPhrase ?? ''}`.trim(),
+              ),
+        );
+      },
+    });
+  });
+}
