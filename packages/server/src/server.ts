@@ -176,11 +176,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     limits,
     connection: (id) => connections.get(id),
   };
-  const authority: CertificateAuthority =
-    opts.authority ??
-    (config.ca.remote
-      ? await connectRemoteAuthority(config.ca.remote, creds)
-      : LocalAuthority.open(paths, opts.caPassphrase ?? readPassphrase({})));
+  let authority: CertificateAuthority;
+  try {
+    authority =
+      opts.authority ??
+      (config.ca.remote
+        ? await connectRemoteAuthority(config.ca.remote, creds)
+        : LocalAuthority.open(paths, opts.caPassphrase ?? readPassphrase({})));
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   const revocations = new RevocationList(store, authority, log.child({ module: 'revocation' }));
   const issuance = new Issuance(ctx, {
     authority,

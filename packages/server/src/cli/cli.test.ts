@@ -446,7 +446,7 @@ describe('invite', () => {
 });
 
 describe('devices', () => {
-  it('lists and removes, with clear errors', async () => {
+  it('lists, revokes and removes, with clear errors', async () => {
     const store = openStore(dataPaths(data).db, { create: false });
     try {
       store.devices.enroll('alice', { name: 'Laptop', instance: 'urn:uuid:1' });
@@ -463,6 +463,15 @@ describe('devices', () => {
     );
     assertFails(await cli(['device', 'remove', 'alice', '--data', data]), 2, 'expected USER/DEVICE');
     assertFails(await cli(['device', 'list', 'zed', '--data', data]), 1, "no such user 'zed'");
+    const revoke = await cli(['device', 'revoke', 'alice/laptop', '--data', data]);
+    assert.equal(revoke.code, 0, revoke.stderr);
+    assert.equal(revoke.stdout, 'Revoked device alice/laptop (Laptop) and 0 certificates.\n');
+    assert.match((await cli(['device', 'list', 'alice', '--data', data])).stdout, /enrolled, revoked/);
+    assertFails(
+      await cli(['device', 'revoke', 'alice/phone', '--data', data]),
+      1,
+      "user 'alice' has no device 'phone'",
+    );
     const rm = await cli(['device', 'remove', 'alice/laptop', '--data', data]);
     assert.equal(rm.code, 0);
     assert.equal(

@@ -36,6 +36,7 @@ export function registerDevice(program: Command): void {
             createdAt: isoTime(d.createdAt),
             lastSeenAt: isoTime(d.lastSeenAt),
             lastAddress: d.lastAddress,
+            revokedAt: isoTime(d.revokedAt),
           })),
         );
         return;
@@ -50,7 +51,7 @@ export function registerDevice(program: Command): void {
           list.map((d) => [
             `${d.user}/${d.id}`,
             d.name,
-            d.kind,
+            d.revokedAt === null ? d.kind : `${d.kind}, revoked`,
             formatTime(d.lastSeenAt),
             d.lastAddress ?? '-',
           ]),
@@ -61,16 +62,39 @@ export function registerDevice(program: Command): void {
 
   withDataOption(
     device
+      .command('revoke')
+      .argument('<user/device>', 'e.g. alice/laptop (see device list)')
+      .description(
+        'revoke a device: its secret and certificates stop working, a running server disconnects it, and every online terminal learns it within seconds (the device stays listed as revoked)',
+      ),
+  ).action(async (spec: string, opts: DataOptions) => {
+    const [user, id] = deviceSpec(spec);
+    await withData(opts, ({ store }) => {
+      const { device: d, certificates } = store.devices.revoke(user, id);
+      out(
+        `Revoked device ${d.user}/${d.id} (${d.name}) and ${certificates} certificate${certificates === 1 ? '' : 's'}.`,
+      );
+    });
+  });
+
+  withDataOption(
+    device
       .command('remove')
       .argument('<user/device>', 'e.g. alice/laptop (see device list)')
       .description('remove a device: its credentials stop working and a running server disconnects it'),
   ).action(async (spec: string, opts: DataOptions) => {
-    const slash = spec.indexOf('/');
-    if (slash <= 0 || slash === spec.length - 1)
-      throw new UsageError(`expected USER/DEVICE, e.g. alice/laptop (got '${spec}')`);
+    const [user, id] = deviceSpec(spec);
     await withData(opts, ({ store }) => {
-      const d = store.devices.remove(spec.slice(0, slash), spec.slice(slash + 1));
+      const d = store.devices.remove(user, id);
       out(`Removed device ${d.user}/${d.id} (${d.name}).`);
     });
   });
+}
+
+/** `USER/DEVICE` → [user, device]; a usage error otherwise. */
+function deviceSpec(spec: string): [string, string] {
+  const slash = spec.indexOf('/');
+  if (slash <= 0 || slash === spec.length - 1)
+    throw new UsageError(`expected USER/DEVICE, e.g. alice/laptop (got '${spec}')`);
+  return [spec.slice(0, slash), spec.slice(slash + 1)];
 }
