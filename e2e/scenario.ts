@@ -133,6 +133,8 @@ export function defineScenario(launcher: () => Launcher): void {
       await shot(page, info, 'history');
       await page.getByRole('button', { name: 'Settings' }).click();
       await expect(page.getByTestId('device-info')).toContainText('sip:bob@e2e.tsunagu.test');
+      // Joined, registered, and given a certificate by the deployment CA without anyone asking.
+      await expect(page.getByTestId('certificate-state')).toHaveAttribute('data-state', 'ca-issued');
       await shot(page, info, 'settings');
       await page.getByRole('radio', { name: 'Dark' }).check();
       await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');

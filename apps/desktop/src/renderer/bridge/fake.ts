@@ -54,6 +54,7 @@ export function makeSnapshot(over: Partial<Snapshot> = {}): Snapshot {
         server: 'sip.example.org:5061',
         fingerprint: 'AB:CD:EF:01',
         certificateExpires: '2026-12-24T10:00:00.000Z',
+        certificate: { state: 'ca-issued', renewAt: '2026-12-14T10:00:00.000Z' },
         caFingerprint: CA_FINGERPRINT,
       },
       settings: { downloadDir: '/home/alice/Downloads', acceptFrom: [] },

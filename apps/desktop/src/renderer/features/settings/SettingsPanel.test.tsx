@@ -63,6 +63,9 @@ describe('settings', () => {
     expect(facts.textContent).toContain('AB:CD:EF:01');
     expect(facts.textContent).toContain(CA_FINGERPRINT);
     expect(facts.textContent).toContain('sip.example.org:5061');
+    const cert = screen.getByTestId('certificate-state');
+    expect(cert.dataset.state).toBe('ca-issued');
+    expect(cert.textContent).toMatch(/^the deployment CA; renewed automatically from /);
   });
 
   it('switches the theme and remembers it', async () => {

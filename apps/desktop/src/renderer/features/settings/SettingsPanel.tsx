@@ -193,6 +193,10 @@ function DeviceFacts({ device, localServer }: { device: DeviceInfo; localServer:
           <time dateTime={device.certificateExpires}>{expires.toLocaleString()}</time>
           {Number.isFinite(days) ? ` (${days >= 0 ? `in ${days} days` : 'expired'})` : ''}
         </dd>
+        <dt>Certificate issued by</dt>
+        <dd data-testid="certificate-state" data-state={device.certificate?.state ?? 'needed'}>
+          {certificateText(device.certificate)}
+        </dd>
         <dt>Server</dt>
         <dd>
           <code>{device.server}</code>
@@ -205,4 +209,18 @@ function DeviceFacts({ device, localServer }: { device: DeviceInfo; localServer:
       </dl>
     </div>
   );
+}
+
+/** Where the certificate stands, in words: renewal is automatic, so only a failure asks anything of the person. */
+function certificateText(c: DeviceInfo['certificate']): string {
+  switch (c?.state) {
+    case 'ca-issued':
+      return `the deployment CA; renewed automatically${c.renewAt ? ` from ${new Date(c.renewAt).toLocaleDateString()}` : ''}`;
+    case 'issuing':
+      return 'asking the deployment CA…';
+    case 'failed':
+      return `not the deployment CA yet: ${c.error ?? 'the request failed'} (retried automatically)`;
+    default:
+      return 'not the deployment CA yet (asked for on the next connection)';
+  }
 }
