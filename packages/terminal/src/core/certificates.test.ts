@@ -12,6 +12,7 @@ import { startTestServer, type TestServer } from '@tsunagu/server/testing';
 import { openProfile } from '../identity/index.js';
 import { credentialsOf } from './account.js';
 import { nextEvent } from './events.js';
+import { CertificateKeeper } from '../identity/renewal.js';
 import { LOOPBACK, enrolledTerminal } from './testing.js';
 import { dnsNames, serveShare } from '../share/index.js';
 import { Terminal } from './terminal.js';
@@ -108,6 +109,32 @@ test('a certificate past two thirds of its life is renewed on registration; an e
     await x.stop();
   }
   await authority.close();
+});
+
+test('while running, the certificate is renewed when two thirds of its life have passed', async () => {
+  const { terminal: gail, profile } = await join_('gail');
+  await untilIssued(gail);
+  const first = profile.identity.fingerprint;
+  const renewAt = profile.identity.renewalTime(t.ca, 'sip:gail@example.test').getTime();
+  // A clock that reaches the renewal time 300 ms from now: the keeper's own timer must fire and renew.
+  const offset = renewAt - Date.now() - 300;
+  const keeper = new CertificateKeeper({
+    identity: profile.identity,
+    caPem: t.ca,
+    aor: 'sip:gail@example.test',
+    source: gail.signalling,
+    log: profile.log,
+    now: () => new Date(Date.now() + offset),
+  });
+  try {
+    keeper.registered();
+    assert.equal(keeper.state.state, 'ca-issued', 'not due yet: only a timer is armed');
+    await new Promise<void>((resolve) => keeper.on('state', (s) => s.state === 'ca-issued' && resolve()));
+    assert.notEqual(profile.identity.fingerprint, first, 'a new certificate');
+    assert.equal(t.admin.certificates.list('gail').length, 2);
+  } finally {
+    keeper.stop();
+  }
 });
 
 test('the key directory: a member fetches another member’s current key; hidden and unknown look alike', async () => {
