@@ -114,7 +114,6 @@ export type {
   DeviceInfo,
   DeviceView,
   HistoryEntry,
-  KeysView,
   SettingsView,
   Snapshot,
   TerminalApi,
@@ -122,3 +121,14 @@ export type {
   TransferState,
   TransferView,
 } from './bridge/api.js';
+export {
+  CERTIFICATE_EVENT,
+  CHAIN_TYPE,
+  CONTACTS_EVENT,
+  CONTACTS_TYPE,
+  KEYS_EVENT,
+  KEYS_TYPE,
+  PKCS10_TYPE,
+  type KeyEntry,
+  type KeysView,
+} from './signalling/events.js';

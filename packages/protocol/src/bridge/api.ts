@@ -1,3 +1,4 @@
+import type { KeysView } from '../signalling/events.js';
 /**
  * The terminal's API as every face sees it — the CLI, the daemon's web GUI (over a WebSocket) and the
  * Electron renderer (over IPC): commands with answers, and one ordered event stream whose sequence
@@ -82,22 +83,6 @@ export interface DeviceInfo {
   certificate?: { state: 'ca-issued' | 'needed' | 'issuing' | 'failed'; renewAt?: string; error?: string };
   /** The pinned deployment CA, `sha256:AB:…`. */
   caFingerprint: string;
-}
-
-/** A member's keys, as the key directory returns them. */
-export interface KeysView {
-  aor: string;
-  keys: {
-    device: string;
-    name: string;
-    /** `sha256:AB:…` */
-    fingerprint: string;
-    notAfter: string;
-    /** PEM */
-    certificate: string;
-    /** SubjectPublicKeyInfo, PEM */
-    publicKey: string;
-  }[];
 }
 
 export interface SettingsView {

@@ -18,7 +18,7 @@ import {
   type SipTestClient,
   type TestServer,
 } from '../testing/index.js';
-import { CERTIFICATE_EVENT, CHAIN_TYPE, PKCS10_TYPE } from '../issuance/publish.js';
+import { CERTIFICATE_EVENT, CHAIN_TYPE, PKCS10_TYPE } from '@tsunagu/protocol';
 import { LocalAuthority } from './authority.js';
 import { CaError, createDeploymentCa, issueServerCertificate } from './ca.js';
 import { CsrError } from './device.js';

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { header } from '../sip/message.js';
 import { startTestServer, testCertificateRequest, type TestServer } from '../testing/index.js';
 import type { SipTestClient } from '../testing/index.js';
-import { CERTIFICATE_EVENT, CHAIN_TYPE, PKCS10_TYPE } from './publish.js';
+import { CERTIFICATE_EVENT, CHAIN_TYPE, PKCS10_TYPE } from '@tsunagu/protocol';
 
 /** PUBLISH of a PKCS#10 request, as a terminal sends it. */
 function publish(
@@ -169,22 +169,8 @@ describe('certificate issuance over PUBLISH', () => {
       });
       return res;
     };
-    const notified = new Promise<string>((resolve) => {
-      b.onRequest = (req) => {
-        if (req.method !== 'NOTIFY' || header(req, 'Event') !== 'tsunagu-keys') return false;
-        b.send({
-          kind: 'response',
-          status: 200,
-          reason: 'OK',
-          headers: req.headers.filter((h) =>
-            ['via', 'from', 'to', 'call-id', 'cseq'].includes(h.name.toLowerCase()),
-          ),
-          body: Buffer.alloc(0),
-        });
-        resolve(req.body.toString('utf8'));
-        return true;
-      };
-    });
+    // The fetch's one NOTIFY (bob holds no other subscription); the client answers it 200 itself.
+    const notified = b.nextRequest('NOTIFY').then((req) => req.body.toString('utf8'));
     assert.equal((await fetchKeys('alice')).status, 200);
     const doc = JSON.parse(await notified) as {
       aor: string;
@@ -227,18 +213,9 @@ describe('certificate issuance over PUBLISH', () => {
     const b = await registered('bob');
     const lists: { revoked: string[]; at: number }[] = [];
     b.onRequest = (req) => {
-      if (req.method !== 'NOTIFY') return false;
-      b.send({
-        kind: 'response',
-        status: 200,
-        reason: 'OK',
-        headers: req.headers.filter((h) =>
-          ['via', 'from', 'to', 'call-id', 'cseq'].includes(h.name.toLowerCase()),
-        ),
-        body: Buffer.alloc(0),
-      });
-      lists.push({ ...(JSON.parse(req.body.toString('utf8')) as { revoked: string[] }), at: Date.now() });
-      return true;
+      if (req.method === 'NOTIFY')
+        lists.push({ ...(JSON.parse(req.body.toString('utf8')) as { revoked: string[] }), at: Date.now() });
+      return false; // and the client answers it 200
     };
     const sub = await b.request('SUBSCRIBE', b.aor, {
       headers: [{ name: 'Event', value: 'tsunagu-contacts' }],

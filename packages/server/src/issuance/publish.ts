@@ -1,3 +1,4 @@
+import { CERTIFICATE_EVENT, CHAIN_TYPE, PKCS10_TYPE } from '@tsunagu/protocol';
 import {
   CsrError,
   MAX_CSR_BYTES,
@@ -7,27 +8,12 @@ import {
 } from '../ca/index.js';
 import { header, type Header, type SipRequest } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
-import { parseNameAddr, parseUri } from '../sip/uri.js';
+import { quote } from '../sip/syntax.js';
+import { parseUri } from '../sip/uri.js';
 import type { ServerTransaction } from '../transaction/transactions.js';
 import type { Connection } from '../transport/connection.js';
 import type { ServerContext } from '../proxy/context.js';
-import { fromMatches } from '../proxy/identity.js';
-
-/**
- * Certificate issuance over SIP (DESIGN.md "Certificate authority"): a terminal PUBLISHes (RFC 3903) a
- * PKCS#10 request for its own key to its own AOR, and the 200 OK carries the certificate and chain.
- *
- *   PUBLISH sip:alice@example.org          Event: tsunagu-certificate
- *   Content-Type: application/pkcs10        (base64 of the DER, as EST does: RFC 7030 §4.2.1)
- *   → 200 OK  Content-Type: application/pem-certificate-chain (RFC 8555 §9.1), SIP-ETag: <serial>,
- *             Expires: <seconds the certificate is valid>
- *
- * The certificate names what the server authenticated (user, device, instance), never what the
- * request asks for; a request naming anything else is refused.
- */
-export const CERTIFICATE_EVENT = 'tsunagu-certificate';
-export const PKCS10_TYPE = 'application/pkcs10';
-export const CHAIN_TYPE = 'application/pem-certificate-chain';
+import { requestIdentity } from '../proxy/identity.js';
 
 /** Refusals for each kind of bad request: status, reason phrase. */
 const CSR_REFUSALS: Record<CsrError['code'], [number, string]> = {
@@ -53,6 +39,18 @@ export interface IssuanceOptions {
   record(subject: DeviceSubject, issued: IssuedCertificate): void;
 }
 
+/**
+ * Certificate issuance over SIP (DESIGN.md "Certificate authority"): a terminal PUBLISHes (RFC 3903) a
+ * PKCS#10 request for its own key to its own AOR, and the 200 OK carries the certificate and chain.
+ *
+ *   PUBLISH sip:alice@example.org          Event: tsunagu-certificate
+ *   Content-Type: application/pkcs10        (base64 of the DER, as EST does: RFC 7030 §4.2.1)
+ *   → 200 OK  Content-Type: application/pem-certificate-chain (RFC 8555 §9.1), SIP-ETag: <serial>,
+ *             Expires: <seconds the certificate is valid>
+ *
+ * The certificate names what the server authenticated (user, device, instance), never what the
+ * request asks for; a request naming anything else is refused.
+ */
 export class Issuance {
   #inFlight = 0;
 
@@ -66,7 +64,9 @@ export class Issuance {
     const refuse = (status: number, reason?: string, detail?: string, extra: Header[] = []) => {
       ctx.metrics.responses.inc({ class: `${Math.floor(status / 100)}xx` });
       // RFC 3261 §20.43: warn-code 399 carries a message for the person behind the terminal.
-      const warning = detail ? [{ name: 'Warning', value: `399 ${ctx.domain} "${quoted(detail)}"` }] : [];
+      const warning = detail
+        ? [{ name: 'Warning', value: `399 ${ctx.domain} ${quote(detail.slice(0, 200))}` }]
+        : [];
       ctx.serverTx.respond(tx, createResponse(req, status, [...warning, ...extra], reason ? { reason } : {}));
     };
 
@@ -74,14 +74,9 @@ export class Issuance {
     if (event !== CERTIFICATE_EVENT)
       return refuse(489, 'Bad Event', undefined, [{ name: 'Allow-Events', value: CERTIFICATE_EVENT }]);
 
-    const fromUri = parseUri(parseNameAddr(header(req, 'From') ?? '')?.uri ?? '');
-    if (!conn.identity) {
-      const auth = ctx.auth.check(conn, req, 'proxy', fromUri?.user?.toLowerCase() ?? '');
-      if ('response' in auth) return ctx.serverTx.respond(tx, auth.response);
-      conn.identity = auth.identity;
-    }
-    const identity = conn.identity;
-    if (!fromMatches(req, identity)) return refuse(403, 'From Does Not Match Authenticated Identity');
+    const who = requestIdentity(ctx, conn, req);
+    if ('response' in who) return ctx.serverTx.respond(tx, who.response);
+    const identity = who.identity;
     const target = parseUri(req.uri);
     if (target?.user?.toLowerCase() !== identity.user || target.host !== ctx.domain)
       return refuse(403, 'Publish To Your Own AOR', `a certificate is requested at ${identity.aor}`);
@@ -158,9 +153,4 @@ export class Issuance {
       )
       .finally(() => this.#inFlight--);
   }
-}
-
-/** A Warning text as a quoted-string: no quotes, backslashes or control characters, bounded. */
-function quoted(s: string): string {
-  return s.replace(/["\\\x00-\x1f\x7f]/g, ' ').slice(0, 200);
 }

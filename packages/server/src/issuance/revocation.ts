@@ -13,6 +13,8 @@ const CRL_REFRESH_MS = 3_600_000;
  */
 export class RevocationList {
   #list: RevokedCertificate[] = [];
+  /** The fingerprints, as every contact-list NOTIFY sends them (made once per change, not per NOTIFY). */
+  #fingerprints: string[] = [];
   #set = new Set<string>();
   #crl: { pem: Promise<string>; at: number } | undefined;
 
@@ -24,18 +26,18 @@ export class RevocationList {
     this.reload();
   }
 
-  /** Reads the list again (after the database changed); true when it differs. */
-  reload(now = Date.now()): boolean {
+  /** Reads the list again (after the database changed). */
+  reload(now = Date.now()): void {
     const list = this.store.certificates.revoked(now - CLOCK_SKEW_MS);
     const changed =
-      list.length !== this.#list.length || list.some((r, i) => r.fingerprint !== this.#list[i]!.fingerprint);
+      list.length !== this.#list.length || list.some((r, i) => r.fingerprint !== this.#fingerprints[i]);
     this.#list = list;
-    this.#set = new Set(list.map((r) => r.fingerprint));
+    this.#fingerprints = list.map((r) => r.fingerprint);
+    this.#set = new Set(this.#fingerprints);
     if (changed) {
       this.#crl = undefined;
       this.log.info({ revoked: list.length }, 'revocation list changed');
     }
-    return changed;
   }
 
   has(fingerprint: string): boolean {
@@ -43,12 +45,8 @@ export class RevocationList {
   }
 
   /** `sha256:AB:…` of each revoked certificate. */
-  fingerprints(): string[] {
-    return this.#list.map((r) => r.fingerprint);
-  }
-
-  get size(): number {
-    return this.#list.length;
+  fingerprints(): readonly string[] {
+    return this.#fingerprints;
   }
 
   /** The current CRL (PEM), signed by the CA; cached until the list changes or an hour passes. */

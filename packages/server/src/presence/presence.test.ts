@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { header } from '../sip/message.js';
 import { addRule } from '../policy/index.js';
 import { startTestServer, type SipTestClient, type TestServer } from '../testing/index.js';
-import { CONTACTS_EVENT, CONTACTS_TYPE, type ContactEntry } from './presence.js';
+import { CONTACTS_EVENT, CONTACTS_TYPE } from '@tsunagu/protocol';
+import type { ContactEntry } from './presence.js';
 
 let t: TestServer;
 before(async () => {

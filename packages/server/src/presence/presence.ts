@@ -1,3 +1,4 @@
+import { CONTACTS_EVENT, CONTACTS_TYPE, KEYS_EVENT, KEYS_TYPE, type KeyEntry } from '@tsunagu/protocol';
 import { header, type Header, type SipRequest } from '../sip/message.js';
 import { createResponse, newTag } from '../sip/response.js';
 import { parseNameAddr, parseUri } from '../sip/uri.js';
@@ -7,31 +8,9 @@ import { localAor, type ServerContext } from '../proxy/context.js';
 import { addVia } from '../proxy/forward.js';
 import { fromMatches } from '../proxy/identity.js';
 
-/** The contact list event package (docs/protocol.md): the peers a terminal may reach, with presence. */
-export const CONTACTS_EVENT = 'tsunagu-contacts';
-export const CONTACTS_TYPE = 'application/vnd.tsunagu.contacts+json';
 /** RFC 3856 presence of one user, answered by this server as presence agent, in PIDF (RFC 3863). */
 export const PRESENCE_EVENT = 'presence';
 export const PIDF_TYPE = 'application/pidf+xml';
-/**
- * The key directory (the seed's terminal 12): a fetch (SUBSCRIBE with Expires: 0, RFC 6665 §4.4.3) of
- * a user's current certificates and public keys. The same policy as INVITE: hidden = unknown (404).
- */
-export const KEYS_EVENT = 'tsunagu-keys';
-export const KEYS_TYPE = 'application/vnd.tsunagu.keys+json';
-
-/** One device's current certificate, as the key directory lists it. */
-export interface KeyEntry {
-  device: string;
-  name: string;
-  /** `sha256:AB:…` */
-  fingerprint: string;
-  notAfter: string;
-  /** PEM. */
-  certificate: string;
-  /** SubjectPublicKeyInfo, PEM: what the seed's terminal 12 encrypts to. */
-  publicKey: string;
-}
 
 /** What the notifier reads besides the SIP context: the CA's register. */
 export interface NotifierSources {

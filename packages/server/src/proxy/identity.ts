@@ -1,7 +1,16 @@
 import { addObservedCandidates } from '@tsunagu/protocol';
-import { header, removeHeader, setHeader, type SipMessage } from '../sip/message.js';
-import { aorOf, parseNameAddr } from '../sip/uri.js';
+import {
+  header,
+  removeHeader,
+  setHeader,
+  type SipMessage,
+  type SipRequest,
+  type SipResponse,
+} from '../sip/message.js';
+import { createResponse } from '../sip/response.js';
+import { aorOf, parseNameAddr, parseUri } from '../sip/uri.js';
 import type { Connection, Identity } from '../transport/connection.js';
+import type { ServerContext } from './context.js';
 
 /** The AOR (`sip:user@host`) a From or To header names, or undefined when it does not parse. */
 export function headerAor(msg: SipMessage, name: 'From' | 'To'): string | undefined {
@@ -14,6 +23,29 @@ export function headerAor(msg: SipMessage, name: 'From' | 'To'): string | undefi
  */
 export function fromMatches(msg: SipMessage, identity: Identity): boolean {
   return headerAor(msg, 'From')?.toLowerCase() === identity.aor.toLowerCase();
+}
+
+/**
+ * Who an out-of-dialog request speaks for: the connection's identity, proved earlier (REGISTER digest or
+ * client certificate), else proved now by this request's own digest credentials (a 407 challenge when
+ * it has none). A request whose From is not that identity is refused.
+ */
+export function requestIdentity(
+  ctx: ServerContext,
+  conn: Connection,
+  req: SipRequest,
+): { identity: Identity } | { response: SipResponse } {
+  if (!conn.identity) {
+    const fromUser = parseUri(parseNameAddr(header(req, 'From') ?? '')?.uri ?? '')?.user?.toLowerCase();
+    const auth = ctx.auth.check(conn, req, 'proxy', fromUser ?? '');
+    if ('response' in auth) return auth;
+    conn.identity = auth.identity;
+  }
+  const identity = conn.identity;
+  if (fromMatches(req, identity)) return { identity };
+  ctx.log.warn({ conn: conn.id, user: identity.user, from: header(req, 'From') }, 'forged From refused');
+  ctx.metrics.responses.inc({ class: '4xx' });
+  return { response: createResponse(req, 403, [], { reason: 'From Does Not Match Authenticated Identity' }) };
 }
 
 /**

@@ -17,7 +17,7 @@ import type { Presence } from '../presence/presence.js';
 import type { Issuance } from '../issuance/publish.js';
 import { localAor, type ServerContext } from './context.js';
 import { FLOW_PARAM, forward, forwardStateless } from './forward.js';
-import { fromMatches } from './identity.js';
+import { fromMatches, requestIdentity } from './identity.js';
 
 export const ALLOWED_METHODS =
   'REGISTER, INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, INFO, UPDATE, REFER, PUBLISH';
@@ -114,17 +114,9 @@ export class Router {
   /** Out-of-dialog request for a user: authenticate, check the caller, apply the policy, resolve, fork. */
   #toUser(tx: ServerTransaction, conn: Connection, req: SipRequest): void {
     const ctx = this.ctx;
-    const fromUri = parseUri(parseNameAddr(header(req, 'From') ?? '')?.uri ?? '');
-    if (!conn.identity) {
-      const auth = ctx.auth.check(conn, req, 'proxy', fromUri?.user?.toLowerCase() ?? '');
-      if ('response' in auth) return ctx.serverTx.respond(tx, auth.response);
-      conn.identity = auth.identity;
-    }
-    const identity = conn.identity;
-    if (!fromMatches(req, identity)) {
-      ctx.log.warn({ conn: conn.id, user: identity.user, from: header(req, 'From') }, 'forged From refused');
-      return this.#reply(tx, 403, 'From Does Not Match Authenticated Identity');
-    }
+    const who = requestIdentity(ctx, conn, req);
+    if ('response' in who) return ctx.serverTx.respond(tx, who.response);
+    const identity = who.identity;
 
     const ruri = parseUri(req.uri)!;
     const target = (ruri.user ?? '').toLowerCase();

@@ -4,6 +4,7 @@ import { formatNameAddr, parseNameAddr, parseUri } from '../sip/uri.js';
 import type { Connection, Identity } from '../transport/connection.js';
 import type { ServerContext } from '../proxy/context.js';
 import type { Binding } from './location.js';
+import { normaliseInstance } from '../store/names.js';
 
 /** How long a terminal may stay silent: it must send a CRLF keepalive at least this often (RFC 5626 §4.4.1). */
 export const FLOW_TIMER_SECONDS = 120;
@@ -53,7 +54,7 @@ export function handleRegister(ctx: ServerContext, conn: Connection, req: SipReq
   const devices = ctx.directory.devices(user);
   for (const c of changes.wildcard ? [] : changes.list) {
     if (!c.instance) continue;
-    const instance = plainInstance(c.instance);
+    const instance = storedInstance(c.instance);
     if (devices.some((d) => d.revoked && d.instance === instance))
       return createResponse(req, 403, [], { reason: 'Device Revoked' });
     if (identity.instance && instance !== identity.instance)
@@ -166,8 +167,11 @@ function parseContacts(
   return { wildcard: false, list };
 }
 
-/** `<urn:uuid:…>` as the store keeps it: without brackets, UUIDs in lower case. */
-function plainInstance(instance: string): string {
-  const s = instance.startsWith('<') && instance.endsWith('>') ? instance.slice(1, -1) : instance;
-  return /^urn:uuid:/i.test(s) ? s.toLowerCase() : s;
+/** `<urn:uuid:…>` as the store keeps it (normaliseInstance), or undefined when it could not be one. */
+function storedInstance(instance: string): string | undefined {
+  try {
+    return normaliseInstance(instance);
+  } catch {
+    return undefined;
+  }
 }

@@ -127,7 +127,7 @@ export class CertificateKeeper extends EventEmitter<{ state: [CertificateState] 
       this.#retryAt = this.#now().getTime() + delay;
       log.warn({ err: error.message, retryInMs: delay }, 'certificate request failed');
       this.#set({ state: 'failed', error, retryAt: new Date(this.#retryAt) });
-      if (!error.final) this.#arm(delay, () => this.registered());
+      if (!error.final) this.#arm(delay);
       throw error;
     }
   }
@@ -135,13 +135,14 @@ export class CertificateKeeper extends EventEmitter<{ state: [CertificateState] 
   #schedule(): void {
     const now = this.#now();
     const at = this.o.identity.renewalTime(this.o.caPem, this.o.aor, now);
-    this.#arm(at.getTime() - now.getTime(), () => this.registered());
+    this.#arm(at.getTime() - now.getTime());
   }
 
-  #arm(ms: number, fn: () => void): void {
+  /** Looks again in `ms` (as a registration would). */
+  #arm(ms: number): void {
     clearTimeout(this.#timer);
     if (this.#stopped) return;
-    this.#timer = setTimeout(fn, Math.max(0, Math.min(ms, MAX_TIMER_MS)));
+    this.#timer = setTimeout(() => this.registered(), Math.max(0, Math.min(ms, MAX_TIMER_MS)));
     this.#timer.unref();
   }
 

@@ -1,3 +1,4 @@
+import { CERTIFICATE_EVENT, CHAIN_TYPE, PKCS10_TYPE } from '@tsunagu/protocol';
 import type { URI, UserAgent } from 'sip.js';
 
 /**
@@ -6,10 +7,6 @@ import type { URI, UserAgent } from 'sip.js';
  * (docs/protocol.md "Certificates"). sip.js's Publisher never shows the 2xx body, so this goes through
  * the user agent core, as REGISTER does.
  */
-export const CERTIFICATE_EVENT = 'tsunagu-certificate';
-export const PKCS10_TYPE = 'application/pkcs10';
-export const CHAIN_TYPE = 'application/pem-certificate-chain';
-
 /** The server refused the request, or did not answer in time (status 408). */
 export class CertificateRequestError extends Error {
   override readonly name = 'CertificateRequestError';
@@ -67,7 +64,9 @@ export function requestCertificate(
         const m = res.message;
         const status = m.statusCode ?? 500;
         // The server explains a refusal in a Warning (RFC 3261 §20.43: 399 host "text").
-        const warning = /^\s*\d{3}\s+\S+\s+"(.*)"\s*$/.exec(m.getHeader('Warning') ?? '')?.[1];
+        const warning = /^\s*\d{3}\s+\S+\s+"(.*)"\s*$/
+          .exec(m.getHeader('Warning') ?? '')?.[1]
+          ?.replace(/\\(.)/g, '$1'); // quoted-pairs
         const retry = Number(m.getHeader('Retry-After')?.split(/[;\s(]/)[0]);
         reject(
           new CertificateRequestError(

@@ -1,3 +1,4 @@
+import { CONTACTS_EVENT, CONTACTS_TYPE } from '@tsunagu/protocol';
 import { Subscriber, SubscriptionState } from 'sip.js';
 import type { URI, UserAgent } from 'sip.js';
 
@@ -6,9 +7,6 @@ import type { URI, UserAgent } from 'sip.js';
  * AOR (docs/protocol.md "Contacts and presence"). The server sends a NOTIFY at once and whenever the
  * list changes; the list holds only the users the policy lets us reach.
  */
-
-export const CONTACTS_EVENT = 'tsunagu-contacts';
-export const CONTACTS_TYPE = 'application/vnd.tsunagu.contacts+json';
 
 export interface ContactDevice {
   id: string;

@@ -23,21 +23,9 @@ export {
   type OfferProvider,
   type OutgoingCallEvents,
 } from './calls.js';
-export {
-  parseContactDocument,
-  type ContactDocument,
-  CONTACTS_EVENT,
-  CONTACTS_TYPE,
-  type Contact,
-  type ContactDevice,
-} from './contacts.js';
-export {
-  CertificateRequestError,
-  CERTIFICATE_EVENT,
-  CHAIN_TYPE,
-  PKCS10_TYPE,
-} from './certificate-request.js';
-export { KeysError, KEYS_EVENT, parseKeys, type DirectoryEntry, type DirectoryKey } from './keys.js';
+export { parseContactDocument, type ContactDocument, type Contact, type ContactDevice } from './contacts.js';
+export { CertificateRequestError } from './certificate-request.js';
+export { KeysError, parseKeys } from './keys.js';
 export { parseAssertedIdentity, type AssertedIdentity } from './identity.js';
 export {
   Rfc8760Digest,

@@ -1,5 +1,7 @@
+import { KEYS_EVENT, KEYS_TYPE, type KeyEntry, type KeysView } from '@tsunagu/protocol';
 import { X509Certificate } from 'node:crypto';
 import type { URI, UserAgent } from 'sip.js';
+import { uriSans } from '../identity/certificate.js';
 
 /**
  * The key directory (the seed's terminal 12): fetches another member's current certificates and public
@@ -7,26 +9,7 @@ import type { URI, UserAgent } from 'sip.js';
  * to their AOR for the `tsunagu-keys` event, answered by one NOTIFY. The server applies the same policy
  * as to an INVITE: someone hidden from us and someone who does not exist both answer 404.
  */
-export const KEYS_EVENT = 'tsunagu-keys';
-export const KEYS_TYPE = 'application/vnd.tsunagu.keys+json';
 const MAX_KEYS = 256;
-
-export interface DirectoryKey {
-  device: string;
-  name: string;
-  /** `sha256:AB:…` */
-  fingerprint: string;
-  notAfter: string;
-  /** PEM */
-  certificate: string;
-  /** SubjectPublicKeyInfo, PEM */
-  publicKey: string;
-}
-
-export interface DirectoryEntry {
-  aor: string;
-  keys: DirectoryKey[];
-}
 
 export class KeysError extends Error {
   override readonly name = 'KeysError';
@@ -43,7 +26,7 @@ export class KeysError extends Error {
  * be issued by `caPem`, and name `aor`; its public key must be the one listed. Entries that fail are
  * dropped (a server bug must not hand us a key for someone else).
  */
-export function parseKeys(body: string, aor: string, caPem: string): DirectoryEntry | undefined {
+export function parseKeys(body: string, aor: string, caPem: string): KeysView | undefined {
   let doc: unknown;
   try {
     doc = JSON.parse(body);
@@ -55,22 +38,22 @@ export function parseKeys(body: string, aor: string, caPem: string): DirectoryEn
   if (d.version !== 1 || d.aor !== aor || !Array.isArray(d.keys) || d.keys.length > MAX_KEYS)
     return undefined;
   const ca = new X509Certificate(caPem);
-  const keys: DirectoryKey[] = [];
+  const keys: KeyEntry[] = [];
   for (const k of d.keys as unknown[]) {
     if (typeof k !== 'object' || k === null) return undefined;
     const e = k as Record<string, unknown>;
     const fields = ['device', 'name', 'fingerprint', 'notAfter', 'certificate', 'publicKey'] as const;
     if (!fields.every((f) => typeof e[f] === 'string')) return undefined;
-    const key = Object.fromEntries(fields.map((f) => [f, e[f]])) as unknown as DirectoryKey;
+    const key = Object.fromEntries(fields.map((f) => [f, e[f]])) as unknown as KeyEntry;
     try {
       const cert = new X509Certificate(key.certificate);
       const spki = cert.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-      const names = (cert.subjectAltName ?? '').split(', ');
+
       if (
         `sha256:${cert.fingerprint256}` === key.fingerprint &&
         cert.checkIssued(ca) &&
         cert.verify(ca.publicKey) &&
-        names.includes(`URI:${aor}`) &&
+        uriSans(cert).includes(aor) &&
         spki.trim() === key.publicKey.trim()
       )
         keys.push(key);
@@ -88,7 +71,7 @@ export function fetchKeys(
   target: URI,
   caPem: string,
   timeoutMs = 10_000,
-): Promise<DirectoryEntry> {
+): Promise<KeysView> {
   const aor = `sip:${target.user}@${target.host}`;
   const request = ua.userAgentCore.makeOutgoingRequestMessage('SUBSCRIBE', target, from, target, {}, [
     `Event: ${KEYS_EVENT}`,

@@ -10,7 +10,8 @@ import { CallError, IncomingCall, NegotiatorSdh, OutgoingCall, SdhRegistry, SDP 
 import type { OfferProvider } from './calls.js';
 import { CertificateRequestError, requestCertificate } from './certificate-request.js';
 import { ContactSubscription, type Contact } from './contacts.js';
-import { fetchKeys, KeysError, type DirectoryEntry } from './keys.js';
+import type { KeysView } from '@tsunagu/protocol';
+import { fetchKeys, KeysError } from './keys.js';
 import { useRfc8760Digest } from './digest.js';
 import { parseAssertedIdentity } from './identity.js';
 import { addressesOf, AddressWatcher, type NetworkInterfacesFn } from './network.js';
@@ -282,7 +283,7 @@ export class Signalling extends EventEmitter<SignallingEvents> {
   }
 
   /** The key directory: `target`'s current certificates and public keys, checked against our CA. */
-  fetchKeys(target: string): Promise<DirectoryEntry> {
+  fetchKeys(target: string): Promise<KeysView> {
     const uri = this.#targetUri(target);
     if (this.#status.state !== 'registered')
       return Promise.reject(new KeysError('failed', `signalling is ${this.#status.state}, not registered`));
