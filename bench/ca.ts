@@ -34,7 +34,7 @@ import { promisify } from 'node:util';
 import { LocalAuthority, type DeviceSubject } from '@tsunagu/server/ca';
 import { initDataDir } from '../packages/server/src/cli/init.js';
 import { dataPaths } from '../packages/server/src/config/index.js';
-import { CERTIFICATE_EVENT, CHAIN_TYPE, PKCS10_TYPE } from '../packages/server/src/issuance/publish.js';
+import { CERTIFICATE_EVENT, CHAIN_TYPE, CONTACTS_EVENT, PKCS10_TYPE } from '@tsunagu/protocol';
 import { createLogger } from '../packages/server/src/log/logger.js';
 import { header } from '../packages/server/src/sip/message.js';
 import {
@@ -91,20 +91,6 @@ async function pool<T>(items: readonly T[], concurrency: number, fn: (x: T, i: n
       }
     }),
   );
-}
-
-/** p99 by the same nearest-rank rule as stats(). */
-function p99(samples: readonly number[]): number {
-  const s = [...samples].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(0.99 * s.length) - 1)]!;
-}
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 const cpus = os.cpus();
@@ -166,7 +152,7 @@ class Tally {
       perSecond: (n / this.elapsedMs) * 1000,
       p50: st.p50,
       p95: st.p95,
-      p99: p99(this.latencies),
+      p99: st.p99,
       cpuMsPerCert: this.cpuUs / 1000 / n,
       errors: this.errors,
     };
@@ -178,10 +164,10 @@ async function issuance(): Promise<void> {
   // Our own data folder, to raise the per-device limit before the server reads its configuration.
   const dataDir = path.join(await mkdtemp(path.join(os.tmpdir(), 'tsunagu-bench-ca-')), 'data');
   initDataDir({ dataDir, domain, hosts: ['localhost', '127.0.0.1', '::1'], policyDefault: 'allow-all' });
-  const configFile = dataPaths(dataDir).config;
-  const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as { ca: { perDevicePerHour: number } };
+  const paths = dataPaths(dataDir);
+  const config = JSON.parse(fs.readFileSync(paths.config, 'utf8')) as { ca: { perDevicePerHour: number } };
   config.ca.perDevicePerHour = Math.min(3600, PASSES * LEVELS.length + 2);
-  fs.writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
+  fs.writeFileSync(paths.config, `${JSON.stringify(config, null, 2)}\n`);
   const t: TestServer = await startTestServer({
     domain,
     dataDir,
@@ -219,7 +205,6 @@ async function issuance(): Promise<void> {
   });
   const prepSeconds = (wall() - prep0) / 1000;
 
-  const paths = dataPaths(t.dataDir);
   const authority = LocalAuthority.open(paths);
   const validityDays = 30;
   const raw = async (d: Device) => {
@@ -255,8 +240,7 @@ async function issuance(): Promise<void> {
   }
   const issuedInDb = t.admin.certificates.list().length;
   await authority.close();
-  for (const d of devices) d.client.close();
-  await t.close();
+  await t.close(); // and every client it connected
   await rm(path.dirname(dataDir), { recursive: true, force: true });
 
   console.log(
@@ -344,9 +328,10 @@ async function revocation(
   const list = t.server.revocations;
   const reload = list.reload.bind(list);
   list.reload = (now?: number) => {
-    const changed = reload(now);
-    if (changed) hook.noticedAt = wall();
-    return changed;
+    const before = list.fingerprints();
+    reload(now);
+    const after = list.fingerprints();
+    if (after.length !== before.length || after.some((f, i) => f !== before[i])) hook.noticedAt = wall();
   };
   // And when it wrote each contact-list NOTIFY after that (all in one synchronous loop).
   const clientTx = t.server.context.clientTx;
@@ -354,7 +339,7 @@ async function revocation(
   clientTx.send = (...a: Parameters<typeof send>) => {
     const out = send(...a);
     const req = a[1];
-    if (hook.noticedAt && req.method === 'NOTIFY' && header(req, 'Event') === 'tsunagu-contacts') {
+    if (hook.noticedAt && req.method === 'NOTIFY' && header(req, 'Event') === CONTACTS_EVENT) {
       hook.lastSent = wall();
       hook.firstSent ||= hook.lastSent;
       hook.notifies++;
@@ -382,7 +367,7 @@ async function revocation(
       observers.push(o);
     },
   );
-  await waitFor(
+  await t.until(
     () =>
       observers.every(
         (o) => o.terminal.account().device?.certificate?.state === 'ca-issued' && o.contacts > 0,
@@ -394,7 +379,7 @@ async function revocation(
   const rssMiB = process.memoryUsage().rss / 2 ** 20;
   /** Until no terminal got a contact list for `quietMs`: the fan-outs of earlier changes are over. */
   const settle = (quietMs = 1000) =>
-    waitFor(
+    t.until(
       () => observers.every((o) => wall() - o.lastContactsAt > quietMs),
       'the contact lists to settle',
       30_000,
@@ -404,7 +389,7 @@ async function revocation(
   for (let rep = 1; rep <= REPS; rep++) {
     const victimUser = `victim${rep}`;
     const { terminal: victim } = await enrolledTerminal(t, dir, victimUser);
-    await waitFor(
+    await t.until(
       () => victim.account().device?.certificate?.state === 'ca-issued',
       `${victimUser}'s CA certificate`,
       15_000,
@@ -448,7 +433,7 @@ async function revocation(
       });
     });
     if (!/Revoked device/.test(output)) throw new Error(`unexpected output of device revoke: ${output}`);
-    await waitFor(
+    await t.until(
       () => observers.every((o) => o.seen.has(fp)),
       `every terminal to learn of ${victimUser}'s revocation`,
       30_000,

@@ -11,6 +11,7 @@ export interface Stats {
   n: number;
   p50: number;
   p95: number;
+  p99: number;
   mean: number;
   min: number;
   max: number;
@@ -24,6 +25,7 @@ export function stats(samples: readonly number[]): Stats {
     n: s.length,
     p50: q(0.5),
     p95: q(0.95),
+    p99: q(0.99),
     mean: s.reduce((a, b) => a + b, 0) / s.length,
     min: s[0]!,
     max: s.at(-1)!,

@@ -2,11 +2,12 @@ import { Command, InvalidArgumentError } from 'commander';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ipFamily, isLoopbackIp } from '@tsunagu/protocol';
+import { channelAddresses } from '../channel/addresses.js';
 import { credentialsOf, enrolProfile, loginProfile } from '../core/account.js';
 import { Terminal } from '../core/terminal.js';
-import { runDaemon, sendFiles } from './transfer-commands.js';
+import { mib, runDaemon, sendFiles } from './transfer-commands.js';
 import { CA_FILE, openProfile, type Profile } from '../identity/index.js';
 import {
   DEFAULT_SHARE_PORT,
@@ -307,7 +308,7 @@ export function buildProgram(): Command {
       "serve one file over HTTPS with this device's certificate from the deployment CA, for hosts outside the system that hold the CA certificate (curl --cacert ca.pem)",
     )
     .action(async (path: string, o: { profile?: string; listen?: { host?: string; port: number } }) => {
-      const profile = await withCurrentCertificate(resolveProfileDir(o.profile));
+      const { profile, caPem } = await withCurrentCertificate(resolveProfileDir(o.profile));
       const { identity } = profile;
       requireCaCertificate(identity);
       const names = dnsNames(identity.certificate);
@@ -318,16 +319,14 @@ export function buildProgram(): Command {
       const share = await serveShare({
         path: resolve(path),
         secureContext: identity.secureContext({ minVersion: 'TLSv1.2' }),
-        ...(o.listen ?? { port: DEFAULT_SHARE_PORT }),
+        ...o.listen,
         onDownload: (d) => out(downloadLine(share.file.name, d)),
       });
       const { name, size } = share.file;
       const { host, port } = share.address;
-      const ca = (await profile.readCaCertificate().catch(() => undefined))
-        ? join(profile.dir, CA_FILE)
-        : 'ca.pem';
+      const ca = caPem ? join(profile.dir, CA_FILE) : 'ca.pem';
       out(
-        `sharing ${name} (${mib(size)}) on ${isIPv6(host) ? `[${host}]` : host}:${port} until Ctrl-C; hosts that trust the deployment CA download it from:`,
+        `sharing ${name} (${mib(size)}) on ${bracketed(host)}:${port} until Ctrl-C; hosts that trust the deployment CA download it from:`,
       );
       for (const dns of names) out(share.url(dns));
       const ips = reachableAddresses(host);
@@ -394,8 +393,6 @@ function listenOption(value: string): { host?: string; port: number } {
   }
 }
 
-const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
-
 function downloadLine(name: string, d: ShareDownload): string {
   const what = d.range ? `bytes ${d.range.start}-${d.range.end} of ${name}` : name;
   return `sent ${what} to ${d.remote} (${mib(d.bytes)} in ${(d.ms / 1000).toFixed(1)} s)`;
@@ -404,10 +401,9 @@ function downloadLine(name: string, d: ShareDownload): string {
 /** The addresses an outside host could reach the share on: the listener's own, else this machine's. */
 function reachableAddresses(host: string): string[] {
   if (host !== '::' && host !== '0.0.0.0') return [host];
-  return Object.values(networkInterfaces())
-    .flatMap((list) => list ?? [])
-    .filter((a) => !a.internal && (a.family === 'IPv4' || (host === '::' && !a.address.startsWith('fe80:'))))
-    .map((a) => a.address); // (link-local IPv6 left out: it needs a zone a URL cannot carry to curl)
+  // The channel's own list (link-local IPv6 left out: it needs a zone a URL cannot carry to curl),
+  // without its loopback stand-in, which no outside host reaches.
+  return channelAddresses().filter((a) => !isLoopbackIp(a) && (host === '::' || ipFamily(a) === 4));
 }
 
 const bracketed = (ip: string) => (isIPv6(ip) ? `[${ip}]` : ip);
@@ -418,15 +414,20 @@ function shellQuote(word: string): string {
 }
 
 /**
- * The profile, with a current certificate from the deployment CA when the device can get one: a joined
- * device whose certificate is missing, expired or due is registered just long enough to renew it (a
- * running daemon renews on its own, so usually nothing happens here).
+ * The profile and its stored CA certificate, with a current device certificate from the deployment CA
+ * when the device can get one: a joined device whose certificate is missing, expired or due is
+ * registered just long enough to renew it (a running daemon renews on its own, so usually nothing
+ * happens here).
  */
-async function withCurrentCertificate(profileDir: string): Promise<Profile> {
+async function withCurrentCertificate(
+  profileDir: string,
+): Promise<{ profile: Profile; caPem: string | undefined }> {
   const profile = await openProfile(profileDir);
   const credentials = await credentialsOf(profile);
+  // For the curl hint; credentialsOf has read it already when the device has joined.
+  const caPem = credentials?.caPem ?? (await profile.readCaCertificate().catch(() => undefined));
   if (!credentials || profile.identity.renewalTime(credentials.caPem, credentials.aor) > new Date())
-    return profile;
+    return { profile, caPem };
   process.stderr.write('asking the deployment CA for a current certificate for this device…\n');
   const terminal = await Terminal.start({ profile, credentials, signalling: { networkWatch: false } });
   try {
@@ -437,7 +438,7 @@ async function withCurrentCertificate(profileDir: string): Promise<Profile> {
   } finally {
     await terminal.stop();
   }
-  return profile;
+  return { profile, caPem };
 }
 
 /** A snapshot from the running daemon, or from a terminal started just for it. */

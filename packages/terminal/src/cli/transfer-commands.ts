@@ -6,7 +6,8 @@ import type { TerminalHost } from '../core/host.js';
  * The CLI's send and daemon loops: thin shells over the Terminal's API, reading only its events.
  */
 
-const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+/** A byte count as people read it in the CLI's lines. */
+export const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
 
 function progressLine(v: TransferView): string {
   const pct = v.size > 0 ? Math.floor((100 * v.bytesDone) / v.size) : 100;

@@ -39,7 +39,23 @@ let good: { key: Buffer; cert: Buffer };
 let expired: { key: Buffer; cert: Buffer };
 let caText: string;
 let share: ShareServer;
-const reports: ShareDownload[] = [];
+let reported: (d: ShareDownload) => void = () => undefined;
+
+/**
+ * The next download `share` reports. It reports once its last byte is out, which may be just after
+ * the client has it all: wait for the report, not for the client. Ask before the request.
+ */
+function nextReport(): Promise<ShareDownload> {
+  const report = new Promise<ShareDownload>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no download reported in 10 s')), 10_000);
+    reported = (d) => {
+      clearTimeout(timer);
+      resolve(d);
+    };
+  });
+  report.catch(() => undefined); // a test that failed before awaiting it has its own failure to report
+  return report;
+}
 
 interface Run {
   code: number;
@@ -199,7 +215,7 @@ before(async () => {
     secureContext: tls.createSecureContext(good),
     host: '127.0.0.1',
     port: 0,
-    onDownload: (d) => reports.push(d),
+    onDownload: (d) => reported(d),
   });
 });
 
@@ -269,6 +285,7 @@ describe('an outside host with only the CA certificate', () => {
   test('downloads the file with curl, byte for byte', async () => {
     assert.equal(share.url(DNS), `https://${DNS}:${share.address.port}/report%20d%27%C3%A9t%C3%A9.bin`);
     const before = share.downloads;
+    const reportOf = nextReport();
     const r = await curl([
       share.url(DNS),
       '-o',
@@ -280,8 +297,8 @@ describe('an outside host with only the CA certificate', () => {
     const [status, speed, total] = r.stdout.trim().split(' ');
     assert.equal(status, '200');
     assert.equal(sha256(await readFile(join(dir, 'out.bin'))), fileSha);
+    const report = await reportOf;
     assert.equal(share.downloads, before + 1);
-    const report = reports.at(-1)!;
     assert.equal(report.status, 200);
     assert.equal(report.bytes, SIZE);
     assert.match(report.remote, /^127\.0\.0\.1:\d+$/);
@@ -350,10 +367,11 @@ describe('an outside host with only the CA certificate', () => {
   test('ranges: curl -C - resumes, a range gives 206 with the right bytes, past the end 416', async () => {
     const whole = await readFile(file);
     await writeFile(join(dir, 'resumed.bin'), whole.subarray(0, 1_000_000));
+    const reportOf = nextReport();
     const resumed = await curl([share.url(DNS), '-C', '-', '-o', 'resumed.bin']);
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.equal(sha256(await readFile(join(dir, 'resumed.bin'))), fileSha);
-    assert.deepEqual(reports.at(-1)?.range, { start: 1_000_000, end: SIZE - 1 });
+    assert.deepEqual((await reportOf).range, { start: 1_000_000, end: SIZE - 1 });
 
     const r = await request('GET', urlPath(), { range: 'bytes=1000-1999' });
     assert.equal(r.status, 206);
@@ -593,17 +611,18 @@ describe('parts', () => {
 });
 
 describe('tsunagu share', () => {
+  /** `tsunagu ARGS` from the sources, stdin closed, with no profile from the environment. */
+  const spawnCli = (args: readonly string[], o: { timeout?: number } = {}) =>
+    spawn(process.execPath, ['--conditions=tsunagu-source', '--import', 'tsx', main, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TSUNAGU_PROFILE: '' },
+      ...o,
+    });
+
+  /** A command that ends by itself: its exit code and output. */
   function cli(args: string[]): Promise<Run> {
     return new Promise((resolve) => {
-      const child = spawn(
-        process.execPath,
-        ['--conditions=tsunagu-source', '--import', 'tsx', main, ...args],
-        {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { ...process.env, TSUNAGU_PROFILE: '' },
-          timeout: 30_000,
-        },
-      );
+      const child = spawnCli(args, { timeout: 30_000 });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (c: Buffer) => (stdout += c));
@@ -643,14 +662,7 @@ describe('tsunagu share', () => {
 
     const small = join(dir, 'notes.txt');
     await writeFile(small, 'for an outside host\n');
-    const child = spawn(
-      process.execPath,
-      [
-        ...['--conditions=tsunagu-source', '--import', 'tsx', main],
-        ...['share', small, '--listen', '127.0.0.1:0', '--profile', profile],
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TSUNAGU_PROFILE: '' } },
-    );
+    const child = spawnCli(['share', small, '--listen', '127.0.0.1:0', '--profile', profile]);
     let stdout = '';
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c));

@@ -8,6 +8,7 @@ import { basename } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { SecureContext, TLSSocket } from 'node:tls';
+import { canonicalIp } from '@tsunagu/protocol';
 
 /**
  * `tsunagu share`: one file over HTTPS for hosts outside the system (the seed's "terminal 13"). The
@@ -95,13 +96,7 @@ interface Version {
   readonly dev: number;
 }
 
-const versionOf = (st: { size: number; mtimeMs: number; ino: number; dev: number }): Version => ({
-  size: st.size,
-  mtimeMs: st.mtimeMs,
-  ino: st.ino,
-  dev: st.dev,
-});
-
+/** `a` may be a whole `Stats`: only the fields of a version are compared. */
 const sameVersion = (a: Version, b: Version) =>
   a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino && a.dev === b.dev;
 
@@ -171,7 +166,7 @@ export async function serveShare(o: ShareOptions): Promise<ShareServer> {
     try {
       const now = await fh.stat();
       if (!now.isFile()) return send(res, 404, 'the shared file is no longer there');
-      if (!sameVersion(versionOf(now), version))
+      if (!sameVersion(now, version))
         return send(
           res,
           409,
@@ -206,7 +201,7 @@ export async function serveShare(o: ShareOptions): Promise<ShareServer> {
         return;
       }
 
-      const check = new HoldLast(length, async () => sameVersion(versionOf(await fh.stat()), version));
+      const check = new HoldLast(length, async () => sameVersion(await fh.stat(), version));
       try {
         await pipeline(
           createReadStream(path, { fd: fh, start, end, autoClose: false, highWaterMark: 256 * 1024 }),
@@ -238,9 +233,9 @@ export async function serveShare(o: ShareOptions): Promise<ShareServer> {
         status,
         bytes,
         ms: Math.round(performance.now() - started),
-        ...(r ? { range: { start: r.start, end: r.end } } : {}),
+        ...(r ? { range: r } : {}),
       };
-      log.info({ ...d }, 'share download finished');
+      log.info(d, 'share download finished');
       o.onDownload?.(d);
     }
   }
@@ -318,7 +313,7 @@ async function readableFile(path: string): Promise<Version> {
     const st = await fh.stat();
     if (st.isDirectory()) throw new Error(`share serves one file; ${path} is a folder`);
     if (!st.isFile()) throw new Error(`share serves one regular file; ${path} is not one`);
-    return versionOf(st);
+    return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev };
   } finally {
     await fh.close();
   }
@@ -393,23 +388,19 @@ class HoldLast extends Transform {
   }
 }
 
+/** encodeURIComponent, and also the characters it leaves as they are that `also` matches. */
+function percentEncode(text: string, also: RegExp): string {
+  return encodeURIComponent(text).replace(also, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
 /** `attachment` with the name as RFC 5987 UTF-8 (RFC 6266), and an ASCII stand-in for old clients. */
 export function contentDisposition(name: string): string {
   const ascii = name.replace(/[^\x20-\x7e]|["\\%]/g, '_');
-  const encoded = encodeURIComponent(name).replace(
-    /['()*]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`;
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${percentEncode(name, /['()*]/g)}`;
 }
 
 /** A path segment for `name`: RFC 3986 unreserved characters as they are, everything else escaped. */
-function encodePathSegment(name: string): string {
-  return encodeURIComponent(name).replace(
-    /[!'()*]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-}
+const encodePathSegment = (name: string) => percentEncode(name, /[!'()*]/g);
 
 /** Whether a request target names the file, however its characters were escaped. */
 function samePath(target: string, urlPath: string): boolean {
@@ -420,9 +411,10 @@ function samePath(target: string, urlPath: string): boolean {
   }
 }
 
+/** The peer as `host:port`, an IPv4 client of a dual-stack listener as IPv4 (not `::ffff:…`). */
 function remoteOf(socket: Socket): string {
-  const address = (socket.remoteAddress ?? '?').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
-  return formatHostPort(address, socket.remotePort ?? 0);
+  const address = socket.remoteAddress ?? '?';
+  return formatHostPort(canonicalIp(address) ?? address, socket.remotePort ?? 0);
 }
 
 function formatHostPort(host: string, port: number): string {
