@@ -1,5 +1,4 @@
 import { X509Certificate, type KeyObject } from 'node:crypto';
-import fs from 'node:fs';
 import { assertKeyMatchesCertificate } from './ca.js';
 import { createCrl, type RevokedCertificate } from './crl.js';
 import {
@@ -9,7 +8,7 @@ import {
   type DeviceSubject,
   type IssuedCertificate,
 } from './device.js';
-import { readPrivateKey } from './files.js';
+import { readCaFile, readPrivateKey } from './files.js';
 import { CaError } from './x509.js';
 
 export interface IssueRequest {
@@ -29,7 +28,10 @@ export interface CertificateAuthority {
   readonly caCertPem: string;
   /** Parses and checks the request (CsrError on bad input) and issues. */
   issue(req: IssueRequest): Promise<IssuedCertificate>;
-  /** A CRL listing `revoked` (see `createCrl`), valid for 24 hours. */
+  /**
+   * A CRL listing `revoked` (see `createCrl`), valid for 24 hours, dated `now` (default: the CA's
+   * clock; a CA in its own process always uses its own).
+   */
   crl(revoked: readonly RevokedCertificate[], crlNumber: number, now?: Date): Promise<string>;
   /** Forgets the key; later calls fail with a CaError. */
   close(): Promise<void>;
@@ -56,22 +58,10 @@ export class LocalAuthority implements CertificateAuthority {
    * the key does not belong to the certificate.
    */
   static open(paths: { caKey: string; caCert: string }, passphrase?: string): LocalAuthority {
-    let certPem: string;
-    try {
-      certPem = fs.readFileSync(paths.caCert, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CaError(`${paths.caCert} is missing`);
-      throw new CaError(`cannot read ${paths.caCert}: ${(e as Error).message}`);
-    }
+    const certPem = readCaFile(paths.caCert);
     const key = readPrivateKey(paths.caKey, passphrase);
-    try {
-      return new LocalAuthority(key, certPem);
-    } catch (e) {
-      if (e instanceof CaError && /does not belong/.test(e.message)) {
-        throw new CaError(`the CA key ${paths.caKey} does not belong to the CA certificate ${paths.caCert}`);
-      }
-      throw e;
-    }
+    assertKeyMatchesCertificate(key, certPem, paths);
+    return new LocalAuthority(key, certPem);
   }
 
   #key(): KeyObject {

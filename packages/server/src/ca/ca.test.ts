@@ -14,6 +14,7 @@ import {
   readKeyAndCertificate,
   readPassphrase,
   readPrivateKey,
+  readPrivateKeyFile,
   writeKeyAndCertificate,
   writePrivateKeyFile,
 } from './files.js';
@@ -389,6 +390,23 @@ describe('passphrase-protected CA key', () => {
     writePrivateKeyFile(clear, ca.keyPem);
     assert.equal(readPrivateKey(clear).asymmetricKeyType, 'rsa');
     assert.equal(readPrivateKey(clear, 'ignored').asymmetricKeyType, 'rsa');
+    assert.equal(readPrivateKeyFile(clear, 'ignored').encrypted, false);
+  });
+  it('readPrivateKeyFile tells an encrypted key, PKCS#8 or traditional PEM, from a clear one', () => {
+    const pkcs8 = path.join(dir, 'enc-pkcs8.key');
+    writePrivateKeyFile(pkcs8, ca.keyPem, { passphrase });
+    const traditional = path.join(dir, 'enc-pkcs1.key');
+    const pkcs1 = createPrivateKey(ca.keyPem)
+      .export({ type: 'pkcs1', format: 'pem', cipher: 'aes-256-cbc', passphrase })
+      .toString();
+    assert.match(pkcs1, /Proc-Type: 4,ENCRYPTED/);
+    fs.writeFileSync(traditional, pkcs1, { mode: 0o600 });
+    for (const file of [pkcs8, traditional]) {
+      const r = readPrivateKeyFile(file, passphrase);
+      assert.equal(r.encrypted, true, file);
+      assert.ok(new X509Certificate(ca.certPem).checkPrivateKey(r.key));
+      assert.throws(() => readPrivateKeyFile(file), /is encrypted: give its passphrase/);
+    }
   });
   it('readPassphrase: the first line of a private file, else TSUNAGU_CA_PASSPHRASE', () => {
     const file = path.join(dir, 'pass.txt');

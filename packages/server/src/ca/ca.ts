@@ -1,7 +1,16 @@
 import { X509Certificate, createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
-import { ipVersion, isHostname } from '../config/address.js';
-import { CaError, forgePublicKey, randomSerial, signCertificate, validityWindow } from './x509.js';
+import { ipVersion, isHostname, normaliseHost } from '../config/address.js';
+import {
+  CaError,
+  forgePublicKey,
+  issuerOf,
+  leafExtensions,
+  randomSerial,
+  signCertificate,
+  validityWindow,
+  type AltName,
+} from './x509.js';
 
 export { CaError } from './x509.js';
 
@@ -88,44 +97,70 @@ export function issueServerCertificate(options: IssueServerCertificateOptions): 
   if (!isHostname(domain)) throw new CaError(`invalid domain '${options.domain}'`);
   if (options.hosts.length === 0)
     throw new CaError('a server certificate needs at least one host name or IP address');
-  const altNames: Record<string, unknown>[] = [];
-  for (const raw of options.hosts) {
-    const host = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
-    if (ipVersion(host) !== 0) altNames.push({ type: 7, ip: host });
-    else if (isHostname(host)) altNames.push({ type: 2, value: host.toLowerCase() });
-    else throw new CaError(`invalid host '${raw}': expected a host name or an IP address`);
-  }
-  altNames.push({ type: 6, value: `sip:${domain}` });
+  return issueTlsCertificate({
+    ca: options.ca,
+    hosts: options.hosts,
+    uris: [`sip:${domain}`],
+    organization: 'Tsunagu',
+    clientAuth: true,
+    validityDays: options.validityDays ?? 397,
+    now: options.now,
+  });
+}
 
-  const caCert = parseCertificate(options.ca.certPem, 'CA certificate');
-  const caKey = parsePrivateKey(options.ca.keyPem, 'CA key');
-  assertKeyMatchesCertificate(caKey, options.ca.certPem);
+export interface IssueTlsCertificateOptions {
+  ca: KeyAndCertificate;
+  /** Host names and IP addresses (IPv6 with or without brackets), the first one also the CN; at least one. */
+  hosts: readonly string[];
+  /** URI SANs after the hosts. */
+  uris?: readonly string[];
+  /** The subject's O. */
+  organization: string;
+  /** extKeyUsage clientAuth as well as serverAuth. */
+  clientAuth: boolean;
+  /** Never beyond the CA's own expiry. */
+  validityDays: number;
+  now?: Date;
+}
 
-  const { notBefore, notAfter } = validityWindow(
-    options.now ?? new Date(),
-    options.validityDays ?? 397,
-    caCert.validity.notAfter,
+/**
+ * A new RSA key and a TLS certificate for it, signed by the CA (a server's, or the CA service's own):
+ * the {@link leafExtensions} for `hosts` and `uris`, CN the first host. CaError for a host that is
+ * neither a name nor an IP address, or a CA key that does not belong to the CA certificate.
+ */
+export function issueTlsCertificate(o: IssueTlsCertificateOptions): KeyAndCertificate {
+  const hosts = o.hosts.map((raw) => {
+    try {
+      return normaliseHost(raw);
+    } catch (e) {
+      throw new CaError((e as Error).message);
+    }
+  });
+  const altNames: AltName[] = hosts.map((h) =>
+    ipVersion(h) !== 0 ? { type: 7, ip: h } : { type: 2, value: h },
   );
+  for (const uri of o.uris ?? []) altNames.push({ type: 6, value: uri });
+
+  const issuer = issuerOf(o.ca.certPem);
+  const caKey = parsePrivateKey(o.ca.keyPem, 'CA key');
+  if (!issuer.x509.checkPrivateKey(caKey)) {
+    throw new CaError('the CA key does not belong to the CA certificate');
+  }
+  const { notBefore, notAfter } = validityWindow(o.now ?? new Date(), o.validityDays, issuer.notAfter);
   const { publicKey, keyPem } = newRsaKey();
   const cert = forge.pki.createCertificate();
   cert.publicKey = forgePublicKey(publicKey);
   cert.serialNumber = randomSerial();
   cert.validity.notBefore = notBefore;
   cert.validity.notAfter = notAfter;
-  const first = options.hosts[0]!;
   cert.setSubject([
-    { name: 'commonName', value: truncateCn(first.replace(/^\[|\]$/g, '')) },
-    { name: 'organizationName', value: 'Tsunagu' },
+    { name: 'commonName', value: truncateCn(hosts[0] ?? '') },
+    { name: 'organizationName', value: o.organization },
   ]);
-  cert.setIssuer(caCert.subject.attributes);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: false, critical: true },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
-    { name: 'subjectAltName', altNames },
-    { name: 'subjectKeyIdentifier' },
-    { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
-  ]);
+  cert.setIssuer(issuer.subject);
+  cert.setExtensions(
+    leafExtensions(altNames, { authorityKeyIdentifier: issuer.keyIdentifier, clientAuth: o.clientAuth }),
+  );
   return { keyPem, certPem: signCertificate(cert, caKey) };
 }
 
@@ -141,9 +176,14 @@ export function fingerprint(certPem: string): string {
 }
 
 /**
- * Throws a CaError unless `key` is the private key of the certificate `certPem` (compared natively).
+ * Throws a CaError unless `key` is the private key of the certificate `certPem` (compared natively);
+ * the message names `files`, the CA key's and the CA certificate's, when given.
  */
-export function assertKeyMatchesCertificate(key: KeyObject, certPem: string): void {
+export function assertKeyMatchesCertificate(
+  key: KeyObject,
+  certPem: string,
+  files?: { caKey: string; caCert: string },
+): void {
   let x: X509Certificate;
   try {
     x = new X509Certificate(certPem);
@@ -151,20 +191,16 @@ export function assertKeyMatchesCertificate(key: KeyObject, certPem: string): vo
     throw new CaError(`cannot read the CA certificate: ${(e as Error).message}`);
   }
   if (key.type !== 'private' || !x.checkPrivateKey(key)) {
-    throw new CaError('the CA key does not belong to the CA certificate');
+    throw new CaError(
+      files
+        ? `the CA key ${files.caKey} does not belong to the CA certificate ${files.caCert}`
+        : 'the CA key does not belong to the CA certificate',
+    );
   }
 }
 
 function truncateCn(s: string): string {
   return s.length <= 64 ? s : s.slice(0, 64); // ub-common-name (RFC 5280)
-}
-
-function parseCertificate(pem: string, what: string): forge.pki.Certificate {
-  try {
-    return forge.pki.certificateFromPem(pem);
-  } catch (e) {
-    throw new CaError(`cannot read the ${what}: ${(e as Error).message}`);
-  }
 }
 
 function parsePrivateKey(pem: string, what: string): KeyObject {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { X509Certificate, createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -197,6 +197,5 @@ describe('createCrl', () => {
       /the CA key does not belong to the CA certificate/,
     );
     assert.throws(() => createCrl({ ...base, caCertPem: 'nope' }), /cannot read the CA certificate/);
-    assert.ok(new X509Certificate(ca.certPem).ca);
   });
 });

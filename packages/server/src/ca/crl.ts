@@ -1,6 +1,13 @@
-import { X509Certificate, sign, type KeyObject } from 'node:crypto';
+import { sign, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
-import { CaError, CLOCK_SKEW_MS, SHA256_WITH_RSA_OID, certificateSubjectDer, derOf } from './x509.js';
+import {
+  CaError,
+  CLOCK_SKEW_MS,
+  SHA256_WITH_RSA_OID,
+  certificateSubjectDer,
+  derOf,
+  issuerOf,
+} from './x509.js';
 
 /**
  * Certificate revocation lists (RFC 5280 §5): X.509 v2 CRLs signed by the deployment CA, so that a host
@@ -107,23 +114,20 @@ export function createCrl(o: CreateCrlOptions): string {
   const now = o.now ?? new Date();
   if (Number.isNaN(now.getTime())) throw new CaError('invalid date for the CRL');
 
-  let x: X509Certificate;
-  let forgeCa: forge.pki.Certificate;
+  const ca = issuerOf(o.caCertPem);
   let issuer: Buffer;
   try {
-    x = new X509Certificate(o.caCertPem);
-    forgeCa = forge.pki.certificateFromPem(o.caCertPem);
-    issuer = certificateSubjectDer(x.raw);
+    issuer = certificateSubjectDer(ca.x509.raw);
   } catch (e) {
     throw new CaError(`cannot read the CA certificate: ${(e as Error).message}`);
   }
-  if (o.caKey.type !== 'private' || o.caKey.asymmetricKeyType !== 'rsa' || !x.checkPrivateKey(o.caKey)) {
+  if (
+    o.caKey.type !== 'private' ||
+    o.caKey.asymmetricKeyType !== 'rsa' ||
+    !ca.x509.checkPrivateKey(o.caKey)
+  ) {
     throw new CaError('the CA key does not belong to the CA certificate');
   }
-  const ski = forgeCa.getExtension('subjectKeyIdentifier') as { subjectKeyIdentifier?: string } | undefined;
-  const keyIdentifier = ski?.subjectKeyIdentifier
-    ? forge.util.hexToBytes(ski.subjectKeyIdentifier)
-    : forgeCa.generateSubjectKeyIdentifier().getBytes();
 
   const seen = new Set<string>();
   const entries: forge.asn1.Asn1[] = [];
@@ -152,7 +156,7 @@ export function createCrl(o: CreateCrlOptions): string {
         extension(
           OID_AUTHORITY_KEY_IDENTIFIER,
           asn1.create(U, asn1.Type.SEQUENCE, true, [
-            asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, keyIdentifier),
+            asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, ca.keyIdentifier),
           ]),
         ),
         extension(OID_CRL_NUMBER, integer(numberBytes(o.crlNumber))),

@@ -4,7 +4,6 @@ import { X509Certificate, createPrivateKey, generateKeyPairSync, sign, type KeyO
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import forge from 'node-forge';
 import { LocalAuthority } from './authority.js';
@@ -527,33 +526,17 @@ describe('issueDeviceCertificate', () => {
       /is not a CA certificate/,
     );
   });
-  it(`measures the rate: 200 issuances`, () => {
+  // (Speed is measured in bench/ca.ts, not asserted here.)
+  it('gives every certificate its own serial (200 issuances)', () => {
     const csr = parseCertificateRequest(aliceCsr());
-    issueDeviceCertificate({ caKey, caCertPem: ca.certPem, csr, subject: alice, validityDays: 30 }); // warm up
-    const n = 200;
-    let start = performance.now();
     const serials = new Set<string>();
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < 200; i++) {
       serials.add(
         issueDeviceCertificate({ caKey, caCertPem: ca.certPem, csr, subject: alice, validityDays: 30 })
           .serial,
       );
     }
-    const issueMs = (performance.now() - start) / n;
-    assert.equal(serials.size, n, 'every serial differs');
-    const pem = aliceCsr();
-    start = performance.now();
-    for (let i = 0; i < n; i++) {
-      const parsed = parseCertificateRequest(pem);
-      checkRequestedIdentity(parsed, alice);
-      issueDeviceCertificate({ caKey, caCertPem: ca.certPem, csr: parsed, subject: alice, validityDays: 30 });
-    }
-    const fullMs = (performance.now() - start) / n;
-    console.log(
-      `issueDeviceCertificate: ${issueMs.toFixed(2)} ms per certificate (${Math.round(1000 / issueMs)}/s); ` +
-        `with parsing and checking the request: ${fullMs.toFixed(2)} ms (${Math.round(1000 / fullMs)}/s), over ${n}`,
-    );
-    assert.ok(issueMs < 50, `${issueMs} ms per certificate`);
+    assert.equal(serials.size, 200, 'every serial differs');
   });
 });
 

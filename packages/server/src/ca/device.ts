@@ -1,7 +1,17 @@
 import { X509Certificate, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
 import { isHostname } from '../config/address.js';
-import { CaError, derChildren, derContent, randomSerial, signCertificate, validityWindow } from './x509.js';
+import {
+  CaError,
+  derChildren,
+  derContent,
+  issuerOf,
+  leafExtensions,
+  randomSerial,
+  signCertificate,
+  validityWindow,
+  type AltName,
+} from './x509.js';
 
 /**
  * Device certificates (DESIGN.md "Certificate authority"): a terminal PUBLISHes a PKCS#10 request, the
@@ -85,6 +95,14 @@ const SIGNATURE_HASHES: Record<string, string> = {
   [OID.sha256WithRsa]: 'sha256',
   [OID.sha384WithRsa]: 'sha384',
   [OID.sha512WithRsa]: 'sha512',
+};
+
+/** The other keys a request may carry, as a refusal names them. */
+const OTHER_KEYS: Record<string, string> = {
+  [OID.rsassaPss]: 'an RSA-PSS key',
+  [OID.ed25519]: 'an Ed25519 key',
+  [OID.ed448]: 'an Ed448 key',
+  [OID.dsa]: 'a DSA key',
 };
 
 const FORGE_ONLY_RSA =
@@ -177,16 +195,7 @@ export function parseCertificateRequest(body: string | Buffer): forge.pki.Certif
       );
     }
     if (keyOid !== OID.rsaEncryption) {
-      const kind =
-        keyOid === OID.rsassaPss
-          ? 'an RSA-PSS key'
-          : keyOid === OID.ed25519
-            ? 'an Ed25519 key'
-            : keyOid === OID.ed448
-              ? 'an Ed448 key'
-              : keyOid === OID.dsa
-                ? 'a DSA key'
-                : `a key of an unknown type (${keyOid})`;
+      const kind = OTHER_KEYS[keyOid] ?? `a key of an unknown type (${keyOid})`;
       throw new CsrError(
         'unsupported-key',
         `the request carries ${kind}: ${FORGE_ONLY_RSA}; make an RSA key of ${MIN_RSA_BITS} bits or more`,
@@ -238,7 +247,8 @@ export function parseCertificateRequest(body: string | Buffer): forge.pki.Certif
   }
 
   try {
-    return forge.pki.certificationRequestFromAsn1(forge.asn1.fromDer(der.toString('binary')), true);
+    // No hash for forge's own verify(): the signature was checked natively above.
+    return forge.pki.certificationRequestFromAsn1(forge.asn1.fromDer(der.toString('binary')), false);
   } catch {
     throw new CsrError('malformed', 'the certificate request’s subject or attributes cannot be read');
   }
@@ -346,44 +356,6 @@ export interface IssueDeviceCertificateOptions {
   now?: Date;
 }
 
-interface CaInfo {
-  subject: forge.pki.CertificateField[];
-  keyIdentifier: string;
-  notAfter: Date;
-  publicKey: KeyObject;
-  pem: string;
-}
-
-/** Parsed CA certificates by PEM: parsing with forge costs more than signing, so do it once. */
-const caCache = new Map<string, CaInfo>();
-
-function caInfo(caCertPem: string): CaInfo {
-  const cached = caCache.get(caCertPem);
-  if (cached) return cached;
-  let cert: forge.pki.Certificate;
-  let x: X509Certificate;
-  try {
-    x = new X509Certificate(caCertPem);
-    cert = forge.pki.certificateFromPem(caCertPem);
-  } catch (e) {
-    throw new CaError(`cannot read the CA certificate: ${(e as Error).message}`);
-  }
-  if (!x.ca) throw new CaError('the CA certificate is not a CA certificate (basicConstraints CA:false)');
-  const ski = cert.getExtension('subjectKeyIdentifier') as { subjectKeyIdentifier?: string } | undefined;
-  const info: CaInfo = {
-    subject: cert.subject.attributes,
-    keyIdentifier: ski?.subjectKeyIdentifier
-      ? forge.util.hexToBytes(ski.subjectKeyIdentifier)
-      : cert.generateSubjectKeyIdentifier().getBytes(),
-    notAfter: cert.validity.notAfter,
-    publicKey: x.publicKey,
-    pem: x.toString(),
-  };
-  if (caCache.size >= 8) caCache.delete(caCache.keys().next().value!);
-  caCache.set(caCertPem, info);
-  return info;
-}
-
 const PRINTABLE = /^[\x21-\x7e]+$/;
 
 /**
@@ -414,7 +386,9 @@ export function issueDeviceCertificate(o: IssueDeviceCertificateOptions): Issued
       `the request’s RSA key has ${publicKey.n.bitLength()} bits; at least ${MIN_RSA_BITS} are required`,
     );
   }
-  const ca = caInfo(o.caCertPem);
+  const ca = issuerOf(o.caCertPem);
+  if (!ca.x509.ca)
+    throw new CaError('the CA certificate is not a CA certificate (basicConstraints CA:false)');
   const names = deviceNames(o.subject);
   const { notBefore, notAfter } = validityWindow(o.now ?? new Date(), o.validityDays, ca.notAfter);
 
@@ -431,22 +405,15 @@ export function issueDeviceCertificate(o: IssueDeviceCertificateOptions): Issued
     { name: 'organizationName', value: 'Tsunagu' },
   ] as unknown as forge.pki.CertificateField[]);
   cert.setIssuer(ca.subject);
-  const altNames: { type: number; value: string }[] = [
+  const altNames: AltName[] = [
     { type: 6, value: names.aor },
     { type: 6, value: names.instance },
   ];
   if (names.dns !== undefined) altNames.push({ type: 2, value: names.dns });
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: false, critical: true },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
-    { name: 'subjectAltName', altNames },
-    { name: 'subjectKeyIdentifier' },
-    { name: 'authorityKeyIdentifier', keyIdentifier: ca.keyIdentifier },
-  ]);
+  cert.setExtensions(leafExtensions(altNames, { authorityKeyIdentifier: ca.keyIdentifier }));
   const certPem = signCertificate(cert, o.caKey);
   const x = new X509Certificate(certPem);
-  if (!x.verify(ca.publicKey)) throw new CaError('the CA key does not belong to the CA certificate');
+  if (!x.verify(ca.x509.publicKey)) throw new CaError('the CA key does not belong to the CA certificate');
   return {
     certPem,
     chainPem: `${certPem}${ca.pem}`,

@@ -85,7 +85,8 @@ export function writeKeyAndCertificate(
   writeCertificateFile(certFile, kc.certPem, certOptions);
 }
 
-function readFile(file: string): string {
+/** Reads a file of the CA (a certificate, key or passphrase); a CaError names the file. */
+export function readCaFile(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (e) {
@@ -110,9 +111,9 @@ function assertPrivateMode(file: string): void {
  * does, because the key of the deployment CA lets anyone impersonate the server.
  */
 export function readKeyAndCertificate(keyFile: string, certFile: string): KeyAndCertificate {
-  const keyPem = readFile(keyFile);
+  const keyPem = readCaFile(keyFile);
   assertPrivateMode(keyFile);
-  return { keyPem, certPem: readFile(certFile) };
+  return { keyPem, certPem: readCaFile(certFile) };
 }
 
 const ENCRYPTED_PEM = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/;
@@ -122,7 +123,15 @@ const ENCRYPTED_PEM = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYP
  * when it is encrypted. Errors name the file, never the key's bytes or the passphrase.
  */
 export function readPrivateKey(file: string, passphrase?: string): KeyObject {
-  const pem = readFile(file);
+  return readPrivateKeyFile(file, passphrase).key;
+}
+
+/** As {@link readPrivateKey}, and whether the file holds the key encrypted (PKCS#8 or traditional PEM). */
+export function readPrivateKeyFile(
+  file: string,
+  passphrase?: string,
+): { key: KeyObject; encrypted: boolean } {
+  const pem = readCaFile(file);
   assertPrivateMode(file);
   const encrypted = ENCRYPTED_PEM.test(pem);
   if (encrypted && (passphrase === undefined || passphrase === '')) {
@@ -131,9 +140,10 @@ export function readPrivateKey(file: string, passphrase?: string): KeyObject {
     );
   }
   try {
-    return createPrivateKey(
+    const key = createPrivateKey(
       encrypted ? { key: pem, format: 'pem', passphrase: passphrase! } : { key: pem, format: 'pem' },
     );
+    return { key, encrypted };
   } catch {
     // OpenSSL cannot tell a wrong passphrase from damaged ciphertext; the first is what happens.
     if (encrypted) throw new CaError(`wrong passphrase for ${file}`);
@@ -147,7 +157,7 @@ export function readPrivateKey(file: string, passphrase?: string): KeyObject {
  */
 export function readPassphrase(options: { file?: string; env?: NodeJS.ProcessEnv }): string | undefined {
   if (options.file !== undefined) {
-    const text = readFile(options.file);
+    const text = readCaFile(options.file);
     assertPrivateMode(options.file);
     const line = (text.split('\n', 1)[0] ?? '').replace(/\r$/, '');
     if (line === '') throw new CaError(`${options.file} is empty: write the passphrase on its first line`);
@@ -155,4 +165,37 @@ export function readPassphrase(options: { file?: string; env?: NodeJS.ProcessEnv
   }
   const value = (options.env ?? process.env)[CA_PASSPHRASE_ENV];
   return value === undefined || value === '' ? undefined : value;
+}
+
+/**
+ * A folder for secrets that must start empty: refuses `dir` unless it is missing or an empty folder
+ * (CaError, the message ending with `hint`), before anything is written. `create()` makes it 0700
+ * (with any missing parents), or narrows the empty folder to 0700; `remove()` undoes that: it empties
+ * a folder that existed, or removes the highest folder `create()` made.
+ */
+export function newPrivateFolder(dir: string, hint: string): { create(): void; remove(): void } {
+  let existed = false;
+  try {
+    const st = fs.statSync(dir);
+    if (!st.isDirectory()) throw new CaError(`${dir} exists and is not a folder`);
+    if (fs.readdirSync(dir).length > 0) throw new CaError(`${dir} exists and is not empty; ${hint}`);
+    existed = true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  let firstCreated: string | undefined;
+  return {
+    create() {
+      if (existed) fs.chmodSync(dir, 0o700);
+      else firstCreated = fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    },
+    remove() {
+      if (existed) {
+        for (const entry of fs.readdirSync(dir))
+          fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
+      } else if (firstCreated !== undefined) {
+        fs.rmSync(firstCreated, { recursive: true, force: true });
+      }
+    },
+  };
 }

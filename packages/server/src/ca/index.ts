@@ -5,9 +5,13 @@ export * from './crl.js';
 export * from './authority.js';
 export {
   CLOCK_SKEW_MS,
+  derFromPem,
   forgePublicKey,
+  leafExtensions,
   randomSerial,
   signCertificate,
   signCertificationRequest,
   validityWindow,
+  type AltName,
 } from './x509.js';
+export * from './verify-codes.js';

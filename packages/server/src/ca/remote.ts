@@ -1,9 +1,11 @@
+import { OUT_OF_VALIDITY_CODES, UNTRUSTED_CHAIN_CODES } from './verify-codes.js';
 import { X509Certificate } from 'node:crypto';
 import https from 'node:https';
 import { z } from 'zod';
 import { formatHostPort, ipVersion } from '../config/address.js';
 import type { CertificateAuthority, IssueRequest } from './authority.js';
 import { CsrError, type CsrErrorCode, type IssuedCertificate } from './device.js';
+import { CSR_HTTP_STATUS } from './service.js';
 import { CaError } from './x509.js';
 
 /**
@@ -27,15 +29,6 @@ const MAX_ISSUE_RESPONSE = 64 * 1024;
 /** A CRL grows by about 40 bytes per revoked certificate. */
 const MAX_CRL_RESPONSE = 4 * 1024 * 1024;
 
-const CSR_CODES = new Set<CsrErrorCode>([
-  'too-large',
-  'malformed',
-  'bad-signature',
-  'weak-key',
-  'unsupported-key',
-  'wrong-identity',
-]);
-
 const issuedSchema = z.object({
   certPem: z.string().min(1),
   chainPem: z.string().min(1),
@@ -45,20 +38,22 @@ const issuedSchema = z.object({
   notAfter: z.iso.datetime({ offset: true }),
 });
 
+const crlSchema = z.object({ pem: z.string().startsWith('-----BEGIN X509 CRL-----') });
+
 const refusalSchema = z.object({ code: z.string().max(100), message: z.string().max(2000) });
 
-/** TLS errors that mean "the other end is not the CA service of this deployment", not "it is down". */
-const IDENTITY_ERRORS = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_SIGNATURE_FAILURE',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-]);
+/**
+ * What is wrong with the CA service's certificate, for a TLS error that means "the other end is not
+ * the CA service of this deployment" rather than "it is down"; undefined for any other error. (The
+ * terminal's `sip/pinned-tls.ts` sorts the same codes for the session server's certificate.)
+ */
+function certificateProblem(code: string | undefined, host: string): string | undefined {
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `does not name ${host}`;
+  if (code === undefined) return undefined;
+  if (OUT_OF_VALIDITY_CODES.has(code)) return `is out of its validity (${code})`;
+  if (UNTRUSTED_CHAIN_CODES.has(code)) return 'is not issued by this data folder’s CA (ca/ca.pem)';
+  return undefined;
+}
 
 /** TLS alerts by which the CA service says it does not accept this server's certificate. */
 const REFUSED_BY_SERVICE = new Set([
@@ -168,6 +163,23 @@ export async function connectRemoteAuthority(
       req.end(body);
     });
 
+  /** Turns a failed request into a CaError (not this deployment's CA service) or Unavailable. */
+  const explain = (err: Error & { code?: string }): Error => {
+    const problem = certificateProblem(err.code, remote.host);
+    if (problem !== undefined) {
+      return new CaError(
+        `the CA service at ${where} is not the CA service of this deployment: its certificate ${problem}`,
+      );
+    }
+    if (err.code && REFUSED_BY_SERVICE.has(err.code)) {
+      return new CaError(
+        `the CA service at ${where} does not accept this server's certificate (tls/server.pem) (${err.code}): it was not issued by the CA that service holds`,
+      );
+    }
+    const detail = err.code && !err.message.includes(err.code) ? `${err.code}: ${err.message}` : err.message;
+    return new Unavailable(`the certificate authority at ${where} is unavailable (${detail})`);
+  };
+
   /**
    * One request; a keep-alive connection the CA service closed just as it was reused is retried once
    * on a new one (nothing reached the service).
@@ -175,35 +187,13 @@ export async function connectRemoteAuthority(
   const call = async (method: string, path: string, body: unknown, limit: number): Promise<Answer> => {
     const data = body === undefined ? undefined : JSON.stringify(body);
     try {
-      try {
-        return await once(method, path, data, limit);
-      } catch (e) {
-        const err = e as Error & { code?: string; reused?: boolean };
-        if (err.reused && (err.code === 'ECONNRESET' || err.code === 'EPIPE'))
-          return await once(method, path, data, limit);
+      return await once(method, path, data, limit).catch((e: Error & { code?: string; reused?: boolean }) => {
+        if (e.reused && (e.code === 'ECONNRESET' || e.code === 'EPIPE'))
+          return once(method, path, data, limit);
         throw e;
-      }
+      });
     } catch (e) {
-      const err = e as Error & { code?: string };
-      if (err.code && IDENTITY_ERRORS.has(err.code)) {
-        throw new CaError(
-          `the CA service at ${where} is not the CA service of this deployment: its certificate ${
-            err.code === 'ERR_TLS_CERT_ALTNAME_INVALID'
-              ? `does not name ${remote.host}`
-              : err.code.startsWith('CERT_')
-                ? `is out of its validity (${err.code})`
-                : 'is not issued by this data folder’s CA (ca/ca.pem)'
-          }`,
-        );
-      }
-      if (err.code && REFUSED_BY_SERVICE.has(err.code)) {
-        throw new CaError(
-          `the CA service at ${where} does not accept this server's certificate (tls/server.pem) (${err.code}): it was not issued by the CA that service holds`,
-        );
-      }
-      const detail =
-        err.code && !err.message.includes(err.code) ? `${err.code}: ${err.message}` : err.message;
-      throw new Unavailable(`the certificate authority at ${where} is unavailable (${detail})`);
+      throw explain(e as Error & { code?: string });
     }
   };
 
@@ -215,8 +205,10 @@ export async function connectRemoteAuthority(
     } catch {
       parsed = undefined;
     }
-    if (parsed && [400, 403, 413, 415].includes(a.status) && CSR_CODES.has(parsed.code as CsrErrorCode)) {
-      return new CsrError(parsed.code as CsrErrorCode, parsed.message);
+    // A refusal of the request itself, with the status the service gives that refusal.
+    if (parsed && Object.hasOwn(CSR_HTTP_STATUS, parsed.code)) {
+      const code = parsed.code as CsrErrorCode;
+      if (CSR_HTTP_STATUS[code] === a.status) return new CsrError(code, parsed.message);
     }
     const detail = parsed ? `${parsed.code}: ${parsed.message}` : `HTTP ${a.status}`;
     return new Error(`the certificate authority at ${where} refused the request (${a.status} ${detail})`);
@@ -314,20 +306,20 @@ export async function connectRemoteAuthority(
       };
     },
 
-    async crl(revoked, crlNumber, now) {
+    async crl(revoked, crlNumber) {
       await verify();
       const a = await call(
         'POST',
         '/v1/crl',
+        // No date: the CA dates the CRL by its own clock.
         {
           revoked: revoked.map((r) => ({ serial: r.serial, revokedAt: r.revokedAt.toISOString() })),
           crlNumber,
-          ...(now ? { now: now.toISOString() } : {}),
         },
         MAX_CRL_RESPONSE,
       );
       if (a.status !== 200) throw refused(a);
-      const r = z.object({ pem: z.string().startsWith('-----BEGIN X509 CRL-----') }).safeParse(json(a));
+      const r = crlSchema.safeParse(json(a));
       if (!r.success) throw new Error(`the certificate authority at ${where} answered no CRL`);
       return r.data.pem;
     },

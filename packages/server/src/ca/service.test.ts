@@ -85,6 +85,8 @@ async function startCaProcess(
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';
+  /** How much of `stderr` has been looked at: whole lines only (a chunk may end inside one). */
+  let scanned = 0;
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -93,7 +95,8 @@ async function startCaProcess(
     }, 20_000);
     proc.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
-      for (const line of stderr.split('\n')) {
+      const end = stderr.lastIndexOf('\n') + 1;
+      for (const line of stderr.slice(scanned, end).split('\n')) {
         if (!line.startsWith('{')) continue;
         const entry = JSON.parse(line) as Record<string, unknown>;
         if (entry.msg === 'CA listening') {
@@ -101,6 +104,7 @@ async function startCaProcess(
           resolve(entry);
         }
       }
+      scanned = end;
     });
     void exited.then((code) => {
       clearTimeout(timer);
@@ -288,6 +292,7 @@ describe('the CA as its own process', () => {
     const service = new X509Certificate(fs.readFileSync(c.tlsCert, 'utf8'));
     assert.ok(service.verify(ca.publicKey), 'the CA service certificate is issued by the CA');
     assert.equal(service.subjectAltName, 'IP Address:127.0.0.1');
+    assert.deepEqual(service.keyUsage, ['1.3.6.1.5.5.7.3.1'], 'serverAuth only: never a client of itself');
     const server = new X509Certificate(serverTls.cert);
     assert.ok(server.verify(ca.publicKey));
     assert.match(server.subjectAltName ?? '', /URI:sip:example\.test/);

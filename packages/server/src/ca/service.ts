@@ -1,4 +1,4 @@
-import { X509Certificate, createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -10,10 +10,10 @@ import { formatHostPort, ipVersion, isHostname, type HostPort } from '../config/
 import { ConfigError } from '../config/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { CertificateAuthority } from './authority.js';
-import { assertKeyMatchesCertificate, type KeyAndCertificate } from './ca.js';
+import { issueTlsCertificate, type KeyAndCertificate } from './ca.js';
 import { CsrError, MAX_CSR_BYTES, type CsrErrorCode, type DeviceSubject } from './device.js';
-import { writeCertificateFile, writePrivateKeyFile } from './files.js';
-import { CaError, forgePublicKey, randomSerial, signCertificate, validityWindow } from './x509.js';
+import { newPrivateFolder, writeCertificateFile, writePrivateKeyFile } from './files.js';
+import { CaError } from './x509.js';
 
 /**
  * The certificate authority as its own process (`tsunagu-server ca --data CADIR`): the only holder of
@@ -42,9 +42,9 @@ export const DEFAULT_CA_SERVICE_PORT = 9462;
 export const DEFAULT_CA_SERVICE_HOST = '127.0.0.1';
 
 /** The largest JSON body of POST /v1/issue. */
-export const MAX_ISSUE_BODY = 32 * 1024;
+const MAX_ISSUE_BODY = 32 * 1024;
 /** The largest JSON body of POST /v1/crl: about 12 000 revoked certificates still under their validity. */
-export const MAX_CRL_BODY = 1024 * 1024;
+const MAX_CRL_BODY = 1024 * 1024;
 
 const CLIENT_AUTH_OID = '1.3.6.1.5.5.7.3.2';
 
@@ -157,53 +157,14 @@ export function issueCaServiceCertificate(o: {
   validityDays?: number;
   now?: Date;
 }): KeyAndCertificate {
-  const host = o.host.replace(/^\[|\]$/g, '').toLowerCase();
-  const ip = ipVersion(host) !== 0;
-  if (!ip && !isHostname(host)) throw new CaError(`invalid host '${o.host}' for the CA service certificate`);
-  let caCert: forge.pki.Certificate;
-  try {
-    caCert = forge.pki.certificateFromPem(o.ca.certPem);
-  } catch (e) {
-    throw new CaError(`cannot read the CA certificate: ${(e as Error).message}`);
-  }
-  let caKey: KeyObject;
-  try {
-    caKey = createPrivateKey({ key: o.ca.keyPem, format: 'pem' });
-  } catch {
-    throw new CaError('cannot read the CA key: not an unencrypted private key in PEM');
-  }
-  assertKeyMatchesCertificate(caKey, o.ca.certPem);
-  const { notBefore, notAfter } = validityWindow(
-    o.now ?? new Date(),
-    o.validityDays ?? 3650,
-    caCert.validity.notAfter,
-  );
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    publicExponent: 0x10001,
+  return issueTlsCertificate({
+    ca: o.ca,
+    hosts: [o.host],
+    organization: 'Tsunagu CA service',
+    clientAuth: false,
+    validityDays: o.validityDays ?? 3650,
+    now: o.now,
   });
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forgePublicKey(publicKey);
-  cert.serialNumber = randomSerial();
-  cert.validity.notBefore = notBefore;
-  cert.validity.notAfter = notAfter;
-  cert.setSubject([
-    { name: 'commonName', value: host.slice(0, 64) },
-    { name: 'organizationName', value: 'Tsunagu CA service' },
-  ]);
-  cert.setIssuer(caCert.subject.attributes);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: false, critical: true },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: [ip ? { type: 7, ip: host } : { type: 2, value: host }] },
-    { name: 'subjectKeyIdentifier' },
-    { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
-  ]);
-  return {
-    keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    certPem: signCertificate(cert, caKey),
-  };
 }
 
 export interface CreateCaFolderOptions {
@@ -230,31 +191,9 @@ export function createCaFolder(o: CreateCaFolderOptions): { remove(): void } {
       `invalid CA listen address ${formatHostPort(o.listen)}: ${config.error.issues.map((i) => i.message).join('; ')}`,
     );
   }
-  let existed = false;
+  const folder = newPrivateFolder(p.root, 'choose a new folder for the CA (nothing was changed)');
   try {
-    const st = fs.statSync(p.root);
-    if (!st.isDirectory()) throw new ConfigError(`${p.root} exists and is not a folder`);
-    if (fs.readdirSync(p.root).length > 0) {
-      throw new ConfigError(
-        `${p.root} exists and is not empty; choose a new folder for the CA (nothing was changed)`,
-      );
-    }
-    existed = true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  let firstCreated: string | undefined;
-  const remove = () => {
-    if (existed) {
-      for (const entry of fs.readdirSync(p.root))
-        fs.rmSync(path.join(p.root, entry), { recursive: true, force: true });
-    } else if (firstCreated !== undefined) {
-      fs.rmSync(firstCreated, { recursive: true, force: true });
-    }
-  };
-  try {
-    if (existed) fs.chmodSync(p.root, 0o700);
-    else firstCreated = fs.mkdirSync(p.root, { recursive: true, mode: 0o700 });
+    folder.create();
     fs.mkdirSync(p.caDir, { mode: 0o700 });
     fs.mkdirSync(p.tlsDir, { mode: 0o700 });
     writePrivateKeyFile(p.caKey, o.ca.keyPem, o.passphrase !== undefined ? { passphrase: o.passphrase } : {});
@@ -264,10 +203,25 @@ export function createCaFolder(o: CreateCaFolderOptions): { remove(): void } {
     writeCertificateFile(p.tlsCert, service.certPem);
     fs.writeFileSync(p.config, `${JSON.stringify(config.data, null, 2)}\n`, { mode: 0o644, flag: 'wx' });
   } catch (e) {
-    remove();
+    folder.remove();
     throw e;
   }
-  return { remove };
+  return folder;
+}
+
+/**
+ * Refuses a CA folder inside the data folder, or the other way round (ConfigError): the point of a
+ * CA folder is that the session server never holds the CA key.
+ */
+export function assertCaFolderApart(caDir: string, dataDir: string): void {
+  const a = path.resolve(caDir);
+  const b = path.resolve(dataDir);
+  const inside = (x: string, y: string) => x === y || x.startsWith(`${y}${path.sep}`);
+  if (inside(a, b) || inside(b, a)) {
+    throw new ConfigError(
+      `the CA folder ${a} and the data folder ${b} must be apart (neither inside the other): the point is that the session server never holds the CA key`,
+    );
+  }
 }
 
 // ---- the service ----
@@ -339,7 +293,6 @@ const crlSchema = z.strictObject({
     .array(z.strictObject({ serial: z.string().regex(/^[0-9a-fA-F:]{1,60}$/), revokedAt: isoDate }))
     .max(100_000),
   crlNumber: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  now: isoDate.optional(),
 });
 
 function firstIssue(error: z.ZodError): string {
@@ -492,7 +445,7 @@ export async function serveAuthority(o: ServeAuthorityOptions): Promise<Authorit
     const revoked = parsed.data.revoked.map((r) => ({ serial: r.serial, revokedAt: new Date(r.revokedAt) }));
     let pem: string;
     try {
-      // Signed with the CA's own clock: the session server's `now` is not trusted for the dates.
+      // Dated by the CA's own clock: the session server sends no date.
       pem = await o.authority.crl(revoked, parsed.data.crlNumber, new Date());
     } catch (e) {
       if (e instanceof CaError) throw new HttpError(400, 'bad-request', e.message);

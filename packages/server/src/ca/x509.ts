@@ -1,4 +1,4 @@
-import { createPublicKey, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPublicKey, randomBytes, sign, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
 
 /**
@@ -29,6 +29,11 @@ interface ForgePkiInternals {
   getCertificationRequestInfo(csr: forge.pki.CertificateSigningRequest): forge.asn1.Asn1;
 }
 const pkiInternals = forge.pki as unknown as ForgePkiInternals;
+
+/** The DER inside a one-block PEM (a request, a CRL): its base64 body, decoded. */
+export function derFromPem(pem: string): Buffer {
+  return Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+}
 
 /** The DER of a forge ASN.1 object, as a Buffer. */
 export function derOf(asn: forge.asn1.Asn1): Buffer {
@@ -84,26 +89,100 @@ function assertRsaPrivate(key: KeyObject): void {
   }
 }
 
+/**
+ * Sets SHA-256 with RSA as the signature algorithm of a forge certificate or request, and signs the
+ * to-be-signed part `toBeSigned` builds from it natively; returns that part, to be kept on the object.
+ */
+function signSha256Rsa<T extends forge.pki.Certificate | forge.pki.CertificateSigningRequest>(
+  obj: T,
+  key: KeyObject,
+  toBeSigned: (obj: T) => forge.asn1.Asn1,
+): forge.asn1.Asn1 {
+  assertRsaPrivate(key);
+  obj.siginfo.algorithmOid = SHA256_WITH_RSA_OID;
+  obj.signatureOid = SHA256_WITH_RSA_OID;
+  const tbs = toBeSigned(obj);
+  obj.signature = sign('sha256', derOf(tbs), key).toString('binary');
+  return tbs;
+}
+
 /** Signs a forge certificate with SHA-256 and RSA natively; returns its PEM (LF line ends). */
 export function signCertificate(cert: forge.pki.Certificate, key: KeyObject): string {
-  assertRsaPrivate(key);
-  cert.siginfo.algorithmOid = SHA256_WITH_RSA_OID;
-  cert.signatureOid = SHA256_WITH_RSA_OID;
-  const tbs = pkiInternals.getTBSCertificate(cert);
-  cert.tbsCertificate = tbs;
-  cert.signature = sign('sha256', derOf(tbs), key).toString('binary');
+  cert.tbsCertificate = signSha256Rsa(cert, key, pkiInternals.getTBSCertificate);
   return forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n');
 }
 
 /** Signs a forge PKCS#10 request with SHA-256 and RSA natively; returns its PEM (LF line ends). */
 export function signCertificationRequest(csr: forge.pki.CertificateSigningRequest, key: KeyObject): string {
-  assertRsaPrivate(key);
-  csr.siginfo.algorithmOid = SHA256_WITH_RSA_OID;
-  csr.signatureOid = SHA256_WITH_RSA_OID;
-  const cri = pkiInternals.getCertificationRequestInfo(csr);
-  csr.certificationRequestInfo = cri;
-  csr.signature = sign('sha256', derOf(cri), key).toString('binary');
+  csr.certificationRequestInfo = signSha256Rsa(csr, key, pkiInternals.getCertificationRequestInfo);
   return forge.pki.certificationRequestToPem(csr).replace(/\r\n/g, '\n');
+}
+
+/** A subjectAltName entry as forge takes it: type 2 DNS name, 6 URI (`value`), 7 IP address (`ip`). */
+export type AltName = { type: 2 | 6; value: string } | { type: 7; ip: string };
+
+/**
+ * The extensions of a TLS certificate that is not a CA (server, device, peer-to-peer): basicConstraints
+ * CA:false and keyUsage digitalSignature + keyEncipherment (both critical), extKeyUsage serverAuth and,
+ * unless `clientAuth` is false, clientAuth; `altNames`; subjectKeyIdentifier; and, for a certificate a
+ * CA issues, authorityKeyIdentifier.
+ */
+export function leafExtensions(
+  altNames: readonly AltName[],
+  o: { authorityKeyIdentifier?: string; clientAuth?: boolean } = {},
+): Record<string, unknown>[] {
+  return [
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true, ...(o.clientAuth === false ? {} : { clientAuth: true }) },
+    { name: 'subjectAltName', altNames },
+    { name: 'subjectKeyIdentifier' },
+    ...(o.authorityKeyIdentifier !== undefined
+      ? [{ name: 'authorityKeyIdentifier', keyIdentifier: o.authorityKeyIdentifier }]
+      : []),
+  ];
+}
+
+/** What issuing under a CA certificate needs of it, parsed once (see {@link issuerOf}). */
+export interface Issuer {
+  x509: X509Certificate;
+  /** Its subject, for the issuer field of what it signs. */
+  subject: forge.pki.CertificateField[];
+  /** Its subjectKeyIdentifier (else the one forge derives from its key), raw bytes as a binary string. */
+  keyIdentifier: string;
+  notAfter: Date;
+  /** Its PEM as Node writes it (one certificate, LF line ends). */
+  pem: string;
+}
+
+/** Parsed CA certificates by PEM: parsing with forge costs more than signing, so do it once. */
+const issuers = new Map<string, Issuer>();
+
+/** The CA certificate `caCertPem`, parsed (and cached); CaError when it cannot be read. */
+export function issuerOf(caCertPem: string): Issuer {
+  const cached = issuers.get(caCertPem);
+  if (cached) return cached;
+  let x509: X509Certificate;
+  let cert: forge.pki.Certificate;
+  try {
+    x509 = new X509Certificate(caCertPem);
+    cert = forge.pki.certificateFromPem(caCertPem);
+  } catch (e) {
+    throw new CaError(`cannot read the CA certificate: ${(e as Error).message}`);
+  }
+  const ski = cert.getExtension('subjectKeyIdentifier') as { subjectKeyIdentifier?: string } | undefined;
+  const issuer: Issuer = {
+    x509,
+    subject: cert.subject.attributes,
+    keyIdentifier: ski?.subjectKeyIdentifier
+      ? forge.util.hexToBytes(ski.subjectKeyIdentifier)
+      : cert.generateSubjectKeyIdentifier().getBytes(),
+    notAfter: cert.validity.notAfter,
+    pem: x509.toString(),
+  };
+  if (issuers.size >= 8) issuers.delete(issuers.keys().next().value!);
+  issuers.set(caCertPem, issuer);
+  return issuer;
 }
 
 // ---- a minimal DER reader: the exact bytes a signature covers, without re-encoding ----

@@ -2,14 +2,14 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import { LocalAuthority, type CertificateAuthority } from '../ca/authority.js';
 import { assertKeyMatchesCertificate, fingerprint } from '../ca/ca.js';
-import { CA_PASSPHRASE_ENV, readKeyAndCertificate, readPassphrase, readPrivateKey } from '../ca/files.js';
+import { CA_PASSPHRASE_ENV, readKeyAndCertificate, readPassphrase, readPrivateKeyFile } from '../ca/files.js';
 import { connectRemoteAuthority } from '../ca/remote.js';
 import {
   DEFAULT_CA_SERVICE_HOST,
   DEFAULT_CA_SERVICE_PORT,
+  assertCaFolderApart,
   caFolderPaths,
   createCaFolder,
   loadCaFolderConfig,
@@ -31,6 +31,7 @@ import {
   withDataOption,
 } from './common.js';
 import type { DataOptions } from './common.js';
+import { caListenArg } from './init.js';
 import { LOG_LEVELS } from './start.js';
 
 /** `tsunagu-server ca …`: the deployment CA. */
@@ -118,11 +119,7 @@ function registerCaService(ca: Command): void {
     const dir = resolveDataDir(opts.data);
     const config = loadCaFolderConfig(dir);
     const p = caFolderPaths(dir);
-    const passphrase = readPassphrase({
-      ...(opts.caPassphraseFile !== undefined ? { file: opts.caPassphraseFile } : {}),
-      env: process.env,
-    });
-    const authority = LocalAuthority.open(p, passphrase);
+    const authority = LocalAuthority.open(p, readPassphrase({ file: opts.caPassphraseFile }));
     const tls = readKeyAndCertificate(p.tlsKey, p.tlsCert);
     const log = createLogger(opts.logLevel).child({ module: 'ca' });
     const listen = opts.listen ?? config.listen;
@@ -195,18 +192,13 @@ function registerCaService(ca: Command): void {
         .map((r) => ({ serial: r.serial, revokedAt: new Date(r.revokedAt) }));
       let authority: CertificateAuthority;
       if (fs.existsSync(paths.caKey)) {
-        const passphrase = readPassphrase({
-          ...(opts.caPassphraseFile !== undefined ? { file: opts.caPassphraseFile } : {}),
-          env: process.env,
-        });
-        authority = LocalAuthority.open(paths, passphrase);
+        authority = LocalAuthority.open(paths, readPassphrase({ file: opts.caPassphraseFile }));
       } else if (config.ca.remote) {
-        const read = (file: string) => readTextFile(file);
-        authority = await connectRemoteAuthority(
-          config.ca.remote,
-          { key: read(paths.serverKey), cert: read(paths.serverCert), ca: read(paths.caCert) },
-          { timeoutMs: 10_000 },
-        );
+        authority = await connectRemoteAuthority(config.ca.remote, {
+          key: readTextFile(paths.serverKey),
+          cert: readTextFile(paths.serverCert),
+          ca: readTextFile(paths.caCert),
+        });
       } else {
         throw new CliError(
           `${paths.caKey} is missing and config.json names no ca.remote: this folder has no CA to sign a CRL`,
@@ -234,7 +226,7 @@ function registerCaService(ca: Command): void {
       .option(
         '--ca-listen <host:port>',
         `where the CA process listens and the server connects (default ${DEFAULT_CA_SERVICE_HOST}:${DEFAULT_CA_SERVICE_PORT})`,
-        hostPortArg,
+        caListenArg,
       )
       .addOption(passphraseOption()),
   ).action((opts: CaSplitOptions) => {
@@ -247,22 +239,13 @@ function registerCaService(ca: Command): void {
       );
     }
     const listen = opts.caListen ?? { host: DEFAULT_CA_SERVICE_HOST, port: DEFAULT_CA_SERVICE_PORT };
-    if (listen.port === 0) throw new CliError('--ca-listen needs a port from 1 to 65535');
     const caDir = resolveDataDir(opts.caData);
-    const inside = (a: string, b: string) => a === b || a.startsWith(`${b}${path.sep}`);
-    if (inside(caDir, paths.root) || inside(paths.root, caDir)) {
-      throw new CliError(
-        `the CA folder ${caDir} and the data folder ${paths.root} must be apart (neither inside the other)`,
-      );
-    }
-    const passphrase = readPassphrase({
-      ...(opts.caPassphraseFile !== undefined ? { file: opts.caPassphraseFile } : {}),
-      env: process.env,
-    });
-    const encrypted = /-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(readTextFile(paths.caKey));
-    const key = readPrivateKey(paths.caKey, passphrase); // checks the mode and the passphrase
+    assertCaFolderApart(caDir, paths.root);
+    const passphrase = readPassphrase({ file: opts.caPassphraseFile });
+    // Checks the mode and the passphrase; an encrypted key stays encrypted in the CA folder.
+    const { key, encrypted } = readPrivateKeyFile(paths.caKey, passphrase);
     const certPem = readTextFile(paths.caCert);
-    assertKeyMatchesCertificate(key, certPem); // before anything is written
+    assertKeyMatchesCertificate(key, certPem, paths); // before anything is written
     const folder = createCaFolder({
       dir: caDir,
       domain: config.domain,

@@ -5,28 +5,25 @@ import path from 'node:path';
 import { createDeploymentCa, fingerprint, issueServerCertificate } from '../ca/ca.js';
 import {
   CA_PASSPHRASE_ENV,
+  newPrivateFolder,
   readPassphrase,
   writeCertificateFile,
   writeKeyAndCertificate,
 } from '../ca/files.js';
-import { DEFAULT_CA_SERVICE_HOST, DEFAULT_CA_SERVICE_PORT, createCaFolder } from '../ca/service.js';
-import { formatHostPort, isHostname, normaliseHost } from '../config/address.js';
+import {
+  DEFAULT_CA_SERVICE_HOST,
+  DEFAULT_CA_SERVICE_PORT,
+  assertCaFolderApart,
+  createCaFolder,
+} from '../ca/service.js';
+import { formatHostPort, isHostname, normaliseHost, parseHostPort } from '../config/address.js';
 import type { HostPort } from '../config/address.js';
 import { createConfig, serialiseConfig } from '../config/config.js';
 import type { Config, PolicyDefault } from '../config/config.js';
 import { ConfigError } from '../config/errors.js';
 import { dataPaths, resolveDataDir } from '../config/paths.js';
 import { openStore } from '../store/store.js';
-import {
-  CliError,
-  PROGRAM,
-  collect,
-  hostPortArg,
-  out,
-  portArg,
-  printJson,
-  withDataOption,
-} from './common.js';
+import { CliError, PROGRAM, collect, out, portArg, printJson, withDataOption } from './common.js';
 import type { DataOptions } from './common.js';
 
 export const DEFAULT_HOSTS: readonly string[] = ['localhost', '127.0.0.1', '::1'];
@@ -96,12 +93,7 @@ export function initDataDir(options: InitOptions, afterStep?: (step: InitStep) =
   let caFolder: { root: string; listen: HostPort } | undefined;
   if (options.caDataDir !== undefined) {
     const root = path.resolve(options.caDataDir);
-    const inside = (a: string, b: string) => a === b || a.startsWith(`${b}${path.sep}`);
-    if (inside(root, paths.root) || inside(paths.root, root)) {
-      throw new CliError(
-        `the CA folder ${root} and the data folder ${paths.root} must be apart (neither inside the other): the point is that the session server never holds the CA key`,
-      );
-    }
+    assertCaFolderApart(root, paths.root);
     caFolder = {
       root,
       listen: options.caListen ?? { host: DEFAULT_CA_SERVICE_HOST, port: DEFAULT_CA_SERVICE_PORT },
@@ -111,33 +103,15 @@ export function initDataDir(options: InitOptions, afterStep?: (step: InitStep) =
     throw new CliError('--ca-listen goes with --ca-data (the folder of a CA that runs as its own process)');
   }
 
-  let existed = false;
-  try {
-    const st = fs.statSync(paths.root);
-    if (!st.isDirectory()) throw new CliError(`${paths.root} exists and is not a folder`);
-    if (fs.readdirSync(paths.root).length > 0) {
-      throw new CliError(`${paths.root} exists and is not empty; choose a new folder (nothing was changed)`);
-    }
-    existed = true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-
-  let firstCreated: string | undefined;
+  const folder = newPrivateFolder(paths.root, 'choose a new folder (nothing was changed)');
   let createdCaFolder: { remove(): void } | undefined;
   const cleanup = () => {
     createdCaFolder?.remove();
-    if (existed) {
-      for (const entry of fs.readdirSync(paths.root))
-        fs.rmSync(path.join(paths.root, entry), { recursive: true, force: true });
-    } else if (firstCreated !== undefined) {
-      fs.rmSync(firstCreated, { recursive: true, force: true }); // the data folder and any parents we made
-    }
+    folder.remove(); // the data folder and any parents it made, or the contents of an empty one
   };
 
   try {
-    if (existed) fs.chmodSync(paths.root, 0o700);
-    else firstCreated = fs.mkdirSync(paths.root, { recursive: true, mode: 0o700 });
+    folder.create();
     fs.mkdirSync(paths.caDir, { mode: 0o700 });
     fs.mkdirSync(paths.tlsDir, { mode: 0o700 });
     afterStep?.('folders');
@@ -190,6 +164,15 @@ export function initDataDir(options: InitOptions, afterStep?: (step: InitStep) =
   }
 }
 
+/** `--ca-listen HOST:PORT`: where the session server connects, so a real port, never 0. */
+export function caListenArg(value: string): HostPort {
+  try {
+    return parseHostPort(value, { allowPortZero: false });
+  } catch (e) {
+    throw new InvalidArgumentError(`${(e as Error).message}.`);
+  }
+}
+
 interface InitCliOptions extends DataOptions {
   domain: string;
   host?: string[];
@@ -231,19 +214,12 @@ export function registerInit(program: Command): void {
       .option(
         '--ca-listen <host:port>',
         `with --ca-data: where the CA process listens and the server connects; the host is put in its certificate (default ${DEFAULT_CA_SERVICE_HOST}:${DEFAULT_CA_SERVICE_PORT})`,
-        (v: string) => {
-          const hp = hostPortArg(v);
-          if (hp.port === 0) throw new InvalidArgumentError('expected a port number from 1 to 65535.');
-          return hp;
-        },
+        caListenArg,
       )
       .option('--json', 'print the result as JSON'),
   ).action((opts: InitCliOptions) => {
     const dataDir = resolveDataDir(opts.data);
-    const caPassphrase = readPassphrase({
-      ...(opts.caPassphraseFile !== undefined ? { file: opts.caPassphraseFile } : {}),
-      env: process.env,
-    });
+    const caPassphrase = readPassphrase({ file: opts.caPassphraseFile });
     const r = initDataDir({
       dataDir,
       domain: opts.domain,

@@ -1,3 +1,4 @@
+import { derFromPem } from '../ca/x509.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log/logger.js';
 import { FailureThrottle } from '../auth/throttle.js';
@@ -70,7 +71,7 @@ export function enrollHandler(opts: {
             'content-type': der ? 'application/pkix-crl' : 'application/x-pem-file',
             'cache-control': 'no-store',
           });
-          res.end(der ? pemToDer(pem) : pem);
+          res.end(der ? derFromPem(pem) : pem);
         },
         (err: Error) => {
           opts.log.error({ err: err.message }, 'could not produce the CRL');
@@ -140,8 +141,4 @@ export function enrollHandler(opts: {
       send(res, 200, out);
     });
   };
-}
-
-function pemToDer(pem: string): Buffer {
-  return Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
 }

@@ -1,6 +1,6 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
-import { forgePublicKey, signCertificationRequest } from '../ca/x509.js';
+import { derFromPem, forgePublicKey, signCertificationRequest } from '../ca/x509.js';
 
 /**
  * A PKCS#10 request as a terminal makes one (RSA, SHA-256, SAN URIs in an extensionRequest), for tests
@@ -32,6 +32,5 @@ export function testCertificateRequest(o: {
     },
   ]);
   const pem = signCertificationRequest(csr, key);
-  const der = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
-  return { der, pem, key };
+  return { der: derFromPem(pem), pem, key };
 }

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { CLOCK_SKEW_MS } from '@tsunagu/server/ca';
-import { isSelfSigned, uriSans } from '../identity/certificate.js';
+import { caIssuedProblem, isSelfSigned } from '../identity/certificate.js';
 
 /**
  * An extra check of the peer's certificate, after its fingerprint matched the signalled one: returns
@@ -23,22 +23,11 @@ export function caIssuedPeerCheck(options: {
   now?: () => Date;
 }): PeerCertificateCheck {
   const ca = new X509Certificate(options.caPem);
-  const aor = options.peerAor.toLowerCase();
   return (cert) => {
     if (options.isRevoked?.(cert.fingerprint256)) return 'the certificate has been revoked';
     if (isSelfSigned(cert))
       return options.requireCaIssued ? 'the certificate is not issued by the deployment CA' : undefined;
-    if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey))
-      return 'the certificate is not issued by the deployment CA';
     // Clocks differ a little between machines: the tolerated skew applies at both ends of the validity.
-    const now = (options.now ?? (() => new Date()))().getTime();
-    if (
-      now < new Date(cert.validFrom).getTime() - CLOCK_SKEW_MS ||
-      now > new Date(cert.validTo).getTime() + CLOCK_SKEW_MS
-    )
-      return 'the certificate has expired or is not yet valid';
-    if (!uriSans(cert).some((u) => u.toLowerCase() === aor))
-      return `the certificate does not name ${options.peerAor}`;
-    return undefined;
+    return caIssuedProblem(cert, ca, options.peerAor, (options.now ?? (() => new Date()))(), CLOCK_SKEW_MS);
   };
 }

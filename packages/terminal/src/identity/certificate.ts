@@ -1,9 +1,12 @@
 import {
+  CLOCK_SKEW_MS,
   forgePublicKey,
+  leafExtensions,
   randomSerial,
   signCertificate,
   signCertificationRequest,
   validityWindow,
+  type AltName,
 } from '@tsunagu/server/ca';
 import { X509Certificate, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
@@ -60,16 +63,10 @@ export function createSelfSignedCertificate(
   ];
   cert.setSubject(fields(subject));
   cert.setIssuer(fields(subject));
-  const altNames: { type: number; value: string }[] = [];
+  const altNames: AltName[] = [];
   if (options.aor) altNames.push({ type: 6, value: options.aor });
   altNames.push({ type: 6, value: options.instanceId });
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: false, critical: true },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
-    { name: 'subjectAltName', altNames },
-    { name: 'subjectKeyIdentifier' },
-  ]);
+  cert.setExtensions(leafExtensions(altNames));
   const pem = signCertificate(cert, privateKey);
   // Checked by the other implementation before it is used anywhere.
   if (!new X509Certificate(pem).verify(publicKey)) throw new Error('self-signed certificate does not verify');
@@ -126,4 +123,26 @@ export function isSelfSigned(cert: X509Certificate): boolean {
 export function uriSans(cert: X509Certificate): string[] {
   const san = cert.subjectAltName ?? '';
   return [...san.matchAll(/(?:^|, )URI:([^,]+)/g)].map((m) => m[1]!);
+}
+
+/**
+ * Why `cert` is not one `ca` issued for `aor` and valid at `now` (undefined when it is). The notBefore
+ * end tolerates the clock skew always; `lateMs` is how long past notAfter it still counts (a peer's
+ * clock may run behind ours, but our own certificate is due at its end).
+ */
+export function caIssuedProblem(
+  cert: X509Certificate,
+  ca: X509Certificate,
+  aor: string,
+  now: Date,
+  lateMs = 0,
+): string | undefined {
+  if (isSelfSigned(cert) || !cert.checkIssued(ca) || !cert.verify(ca.publicKey))
+    return 'the certificate is not issued by the deployment CA';
+  const t = now.getTime();
+  if (t < Date.parse(cert.validFrom) - CLOCK_SKEW_MS || t >= Date.parse(cert.validTo) + lateMs)
+    return 'the certificate has expired or is not yet valid';
+  if (!uriSans(cert).some((u) => u.toLowerCase() === aor.toLowerCase()))
+    return `the certificate does not name ${aor}`;
+  return undefined;
 }

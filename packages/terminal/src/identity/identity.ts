@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { inspect, promisify } from 'node:util';
 import {
+  caIssuedProblem,
   createCertificateRequest,
   createSelfSignedCertificate,
   isSelfSigned,
@@ -179,16 +180,7 @@ export class DeviceIdentity {
 
   /** Whether the certificate is one `caPem` issued, names `aor`, and is valid at `now` (give or take the skew). */
   isIssuedBy(caPem: string, aor: string, now = new Date()): boolean {
-    const ca = new X509Certificate(caPem);
-    const cert = this.#cert;
-    return (
-      !this.selfSigned &&
-      cert.checkIssued(ca) &&
-      cert.verify(ca.publicKey) &&
-      uriSans(cert).some((u) => u.toLowerCase() === aor.toLowerCase()) &&
-      now.getTime() >= new Date(cert.validFrom).getTime() - CLOCK_SKEW_MS &&
-      now.getTime() < new Date(cert.validTo).getTime()
-    );
+    return caIssuedProblem(this.#cert, new X509Certificate(caPem), aor, now) === undefined;
   }
 
   /**

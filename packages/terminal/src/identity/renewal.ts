@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { derFromPem } from '@tsunagu/server/ca';
 import type { DeviceIdentity } from './identity.js';
 import type { Log } from './log.js';
 
@@ -111,9 +112,9 @@ export class CertificateKeeper extends EventEmitter<{ state: [CertificateState] 
     const { identity, aor, log } = this.o;
     this.#set({ state: 'issuing' });
     try {
-      const pem = identity.createCertificateRequest(aor);
-      const der = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
-      const chain = await this.o.source.requestCertificate(der);
+      const chain = await this.o.source.requestCertificate(
+        derFromPem(identity.createCertificateRequest(aor)),
+      );
       await identity.installChain(chain, this.o.caPem, aor, this.#now());
       this.#failures = 0;
       this.#retryAt = 0;

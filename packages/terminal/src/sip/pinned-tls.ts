@@ -1,3 +1,4 @@
+import { OUT_OF_VALIDITY_CODES, UNTRUSTED_CHAIN_CODES } from '@tsunagu/server/ca';
 import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -91,28 +92,12 @@ export interface PinnedTlsOptions {
   timeoutMs?: number;
 }
 
-/** Codes OpenSSL/Node give when the chain does not lead to a trusted anchor. */
-const UNTRUSTED_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'INVALID_CA',
-  'PATH_LENGTH_EXCEEDED',
-  'INVALID_PURPOSE',
-]);
-const EXPIRED_CODES = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
-
 /** Turns a TLS failure into an error that says what it means for the user; other errors pass through. */
 function explainTlsError(err: Error & { code?: string }, o: PinnedTlsOptions): Error {
   const where = `${net.isIPv6(o.host) ? `[${o.host}]` : o.host}:${o.port}`;
   const pin = o.caFingerprint;
   if (err instanceof ServerCertificateError) return err;
-  if (err.code && UNTRUSTED_CODES.has(err.code)) {
+  if (err.code && UNTRUSTED_CHAIN_CODES.has(err.code)) {
     return new ServerCertificateError(
       'untrusted',
       `the server at ${where} presented a certificate that does not chain to the pinned CA (${pin}): ` +
@@ -128,7 +113,7 @@ function explainTlsError(err: Error & { code?: string }, o: PinnedTlsOptions): E
       { cause: err },
     );
   }
-  if (err.code && EXPIRED_CODES.has(err.code)) {
+  if (err.code && OUT_OF_VALIDITY_CODES.has(err.code)) {
     return new ServerCertificateError(
       'expired',
       `the certificate of the server at ${where} is outside its validity period (${err.message}); ` +
