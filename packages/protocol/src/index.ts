@@ -132,3 +132,12 @@ export {
   type KeyEntry,
   type KeysView,
 } from './signalling/events.js';
+export {
+  MAX_ROUTE_SECURITY_HOPS,
+  ROUTE_SECURITY,
+  checkCalleePath,
+  checkCallerPath,
+  formatRouteSecurity,
+  parseRouteSecurity,
+} from './route-security/route-security.js';
+export type { PathVerdict } from './route-security/route-security.js';
