@@ -30,7 +30,8 @@ import {
   type Connection,
   type TransportLimits,
 } from './transport/connection.js';
-import { listenTls } from './transport/tls.js';
+import { listenTcp, listenTls, type ConnectFn } from './transport/tls.js';
+import { PeerLinks } from './federation/links.js';
 import { listenWss } from './transport/wss.js';
 
 export interface ServerOptions {
@@ -38,6 +39,8 @@ export interface ServerOptions {
   sip?: HostPort;
   wss?: HostPort;
   admin?: HostPort;
+  /** The plain-TCP listener for insecure federation peers (overrides `federation.tcp`). */
+  tcp?: HostPort;
   logLevel?: string;
   logger?: Logger;
   /** Tighter limits for tests; production uses the defaults. */
@@ -53,7 +56,7 @@ export interface ServerOptions {
 }
 
 export interface RunningServer {
-  addresses: { sip: string; wss: string; admin: string };
+  addresses: { sip: string; wss: string; admin: string; tcp?: string };
   caFingerprint: string;
   revocations: RevocationList;
   context: ServerContext;
@@ -155,6 +158,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const wssAddr = opts.wss ?? { host: config.wss.listen, port: config.wss.port };
   const adminAddr = opts.admin ?? { host: config.admin.listen, port: config.admin.port };
 
+  // The SIP listener opens the outbound links; it exists only further down.
+  let connect: ConnectFn = () => Promise.reject(new Error('the server is not listening yet'));
+  const peers = new PeerLinks({
+    connect: (to, o) => connect(to, o),
+    connections: () => connections.values(),
+    log: log.child({ module: 'federation' }),
+    metrics,
+    timeoutMs: transportLimits.handshakeTimeoutMs,
+  });
+  peers.configure(store.peers.list());
   const ctx: ServerContext = {
     domain: config.domain,
     realm,
@@ -174,6 +187,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     auth,
     metrics,
     limits,
+    peers,
     connection: (id) => connections.get(id),
   };
   let authority: CertificateAuthority;
@@ -233,6 +247,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const router = new Router(ctx, presence, issuance);
   location.onChange(() => presence.changed());
   const events = {
+    onForeignCertificate: (c: Connection, chain: X509Certificate[]) => peers.recognise(c, chain),
     onMessage: (c: Connection, m: Parameters<Router['onMessage']>[1]) => router.onMessage(c, m),
     onBadMessage: (c: Connection, raw: Buffer, e: Error & { status?: number }) =>
       router.onBadMessage(c, raw, e),
@@ -260,6 +275,30 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     events,
     log.child({ module: 'tls' }),
   );
+  connect = sip.connect;
+  const tcpAddr =
+    opts.tcp ??
+    (config.federation.tcp
+      ? { host: config.federation.tcp.listen, port: config.federation.tcp.port }
+      : undefined);
+  const tcp = tcpAddr
+    ? await listenTcp(
+        tcpAddr.host,
+        tcpAddr.port,
+        transportLimits,
+        {
+          ...events,
+          onConnection: (c) => {
+            const peer = peers.tcpPeer(c.remote.address);
+            if (!peer) return c.close('not a peer');
+            c.peer = { domain: peer.domain };
+            events.onConnection(c);
+          },
+        },
+        log.child({ module: 'tcp' }),
+        (remote) => peers.tcpPeer(remote) !== undefined,
+      )
+    : undefined;
   const advertisedHost = config.hosts[0] ?? config.domain;
   ctx.advertised = formatHostPort({ host: advertisedHost, port: sip.address.port });
   ctx.localHosts.add(sip.address.address.includes(':') ? `[${sip.address.address}]` : sip.address.address);
@@ -296,6 +335,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }));
   } catch (err) {
     await sip.close();
+    await tcp?.close();
     await wss?.close();
     await authority.close();
     store.close();
@@ -316,6 +356,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       deviceCache.clear();
       credentialCache.clear();
       revocations.reload();
+      peers.configure(store.peers.list());
       revokeRemoved();
       presence.changed();
       log.info('configuration reloaded from the database');
@@ -347,6 +388,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     sip: formatEndpoint(sip.address),
     wss: formatEndpoint(wss.address),
     admin: formatEndpoint(admin.address),
+    ...(tcp ? { tcp: formatEndpoint(tcp.address) } : {}),
   };
   log.info({ ...addresses, domain: config.domain }, 'tsunagu-server listening');
 
@@ -363,7 +405,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         presence.stop();
         location.stop();
         serverTx.stop();
-        await Promise.all([sip.close(), wss!.close(), admin!.close()]);
+        await Promise.all([sip.close(), tcp?.close(), wss!.close(), admin!.close()]);
         await authority.close();
         store.close();
         log.info('tsunagu-server stopped');

@@ -31,6 +31,16 @@ export class Metrics {
     help: 'Requests refused because their user or source address failed too often',
     registers: [this.registry],
   });
+  readonly routeSecurityDropped = new Counter({
+    name: 'tsunagu_route_security_dropped_total',
+    help: 'Messages whose Route-Security values this server could not vouch for (not forwarded)',
+    registers: [this.registry],
+  });
+  readonly peerRefused = new Counter({
+    name: 'tsunagu_peer_refused_total',
+    help: 'Federation connections refused (certificate not from the configured CA, or not naming the domain)',
+    registers: [this.registry],
+  });
 
   constructor(sources: { connections(): number; bindings(): number; transactions(): number }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tsunagu_' });

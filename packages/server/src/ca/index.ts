@@ -6,11 +6,13 @@ export * from './authority.js';
 export {
   CLOCK_SKEW_MS,
   derFromPem,
+  dnsNames,
   forgePublicKey,
   leafExtensions,
   randomSerial,
   signCertificate,
   signCertificationRequest,
+  uriSans,
   validityWindow,
   type AltName,
 } from './x509.js';

@@ -246,3 +246,15 @@ export function certificateSubjectDer(certDer: Buffer): Buffer {
   if (!subject) throw new Error('not a certificate');
   return subject;
 }
+
+/** The URI subject alternative names of a certificate. */
+export function uriSans(cert: X509Certificate): string[] {
+  const san = cert.subjectAltName ?? '';
+  return [...san.matchAll(/(?:^|, )URI:([^,]+)/g)].map((m) => m[1]!);
+}
+
+/** The DNS names a certificate can be reached and verified by (wildcards left out: no URL names them). */
+export function dnsNames(cert: X509Certificate): string[] {
+  const san = cert.subjectAltName ?? '';
+  return [...san.matchAll(/(?:^|, )DNS:([A-Za-z0-9.-]+)(?=,|$)/g)].map((m) => m[1]!.toLowerCase());
+}

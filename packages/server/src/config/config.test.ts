@@ -121,6 +121,7 @@ describe('config', () => {
       wss: { listen: '0.0.0.0', port: 5443 },
       admin: { listen: '127.0.0.1', port: 9461 },
       ca: { validityDays: 30, perDevicePerHour: 10 },
+      federation: {},
       policyDefault: 'allow-all',
       digest: { nonceTtlSeconds: 300 },
       registration: { minExpires: 60, maxExpires: 3600, defaultExpires: 600 },

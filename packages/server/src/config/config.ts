@@ -120,6 +120,15 @@ export const configSchema = z
         remote: z.strictObject({ host: hostField, port: portField(1) }).optional(),
       })
       .prefault({}),
+    federation: z
+      .strictObject({
+        /**
+         * A plain-TCP SIP listener for peers configured as insecure (`peer add --insecure-tcp`) and
+         * nobody else. Absent (the default): federation is TLS only.
+         */
+        tcp: z.strictObject({ listen: hostField, port: portField(0) }).optional(),
+      })
+      .prefault({}),
     invites: z
       .strictObject({
         defaultTtl: z

@@ -1,9 +1,9 @@
 import { CONTACTS_EVENT, CONTACTS_TYPE, KEYS_EVENT, KEYS_TYPE, type KeyEntry } from '@tsunagu/protocol';
-import { header, type Header, type SipRequest } from '../sip/message.js';
+import { header, headerValues, type Header, type SipRequest } from '../sip/message.js';
 import { createResponse, newTag } from '../sip/response.js';
 import { parseNameAddr, parseUri } from '../sip/uri.js';
 import { newBranch, type ServerTransaction } from '../transaction/transactions.js';
-import type { Connection } from '../transport/connection.js';
+import type { Connection, Identity } from '../transport/connection.js';
 import { localAor, type ServerContext } from '../proxy/context.js';
 import { addVia } from '../proxy/forward.js';
 import { fromMatches } from '../proxy/identity.js';
@@ -36,7 +36,10 @@ interface Subscription {
   key: string;
   event: typeof CONTACTS_EVENT | typeof PRESENCE_EVENT | typeof KEYS_EVENT;
   conn: Connection;
+  /** `user@domain`: a local user, or a user of a peer domain whose server relays the subscription. */
   subscriber: string;
+  /** The SUBSCRIBE's Record-Route, as the NOTIFYs' Route (a peer server's relay is on it). */
+  routeSet: string[];
   /** For presence: the watched user. */
   target: string | undefined;
   callId: string;
@@ -77,12 +80,22 @@ export class Presence {
     return this.#subs.size;
   }
 
-  onSubscribe(tx: ServerTransaction, conn: Connection, req: SipRequest): void {
+  /**
+   * A SUBSCRIBE to an event we notify. `identity` is who it speaks for: the connection's own, or a user
+   * of a peer domain (the peer's server relays it, and already checked its From).
+   */
+  onSubscribe(
+    tx: ServerTransaction,
+    conn: Connection,
+    req: SipRequest,
+    identity: Identity | undefined = conn.identity,
+  ): void {
     const ctx = this.ctx;
     const reply = (status: number, extra: Header[] = [], toTag?: string) =>
       ctx.serverTx.respond(tx, createResponse(req, status, extra, toTag ? { toTag } : {}));
-    const identity = conn.identity;
     if (!identity || !fromMatches(req, identity)) return reply(403);
+    const subscriber = identity.aor.replace(/^sips?:/i, '').toLowerCase();
+    const local = subscriber === localAor(ctx, identity.user);
 
     const event = (header(req, 'Event') ?? '').split(';')[0]!.trim().toLowerCase();
     const expiresRaw = header(req, 'Expires');
@@ -97,7 +110,7 @@ export class Presence {
     const existing =
       typeof toTag === 'string' ? this.#subs.get(`${header(req, 'Call-ID')}|${toTag}`) : undefined;
     if (existing) {
-      if (existing.conn !== conn && existing.subscriber !== identity.user) return reply(403);
+      if (existing.conn !== conn && existing.subscriber !== subscriber) return reply(403);
       if (existing.conn !== conn) {
         // The subscription follows its subscriber to the new flow, and ends with that one.
         existing.offClose();
@@ -116,12 +129,12 @@ export class Presence {
     const targetUser = ruri?.user?.toLowerCase();
     let target: string | undefined;
     if (event === CONTACTS_EVENT) {
-      // One's own contact list only.
-      if (targetUser !== identity.user) return reply(403);
+      // One's own contact list only; a peer domain's user asks for this domain's (R-URI `sip:domain`).
+      if (local ? targetUser !== identity.user : targetUser !== undefined) return reply(403);
     } else {
       target = targetUser ?? '';
       const exists = !!ruri && ctx.localHosts.has(ruri.host) && ctx.directory.userExists(target);
-      const allowed = ctx.policy().canReach(localAor(ctx, identity.user), localAor(ctx, target));
+      const allowed = ctx.policy().canReach(subscriber, localAor(ctx, target));
       if (!exists || !allowed) return reply(404);
     }
     const contact = parseNameAddr(header(req, 'Contact') ?? '');
@@ -134,7 +147,8 @@ export class Presence {
       key: `${header(req, 'Call-ID')}|${localTag}`,
       event: event as Subscription['event'],
       conn,
-      subscriber: identity.user,
+      subscriber,
+      routeSet: headerValues(req, 'Record-Route'),
       target,
       callId: header(req, 'Call-ID') ?? '',
       localTag,
@@ -176,14 +190,16 @@ export class Presence {
     for (const s of [...this.#subs.values()]) this.#drop(s);
   }
 
-  /** The contact list `user` may see: everyone the policy lets them reach, never anyone else. */
-  contactsOf(user: string): ContactEntry[] {
+  /**
+   * The contact list `subscriber` (`user@domain`, of this domain or a peer's) may see: every local user
+   * the policy lets them reach, never anyone else.
+   */
+  contactsOf(subscriber: string): ContactEntry[] {
     const ctx = this.ctx;
     const policy = ctx.policy();
-    const src = localAor(ctx, user);
     return ctx.directory
       .users()
-      .filter((u) => u !== user && policy.canReach(src, localAor(ctx, u)))
+      .filter((u) => localAor(ctx, u) !== subscriber && policy.canReach(subscriber, localAor(ctx, u)))
       .sort()
       .map((u) => {
         const online = new Set(ctx.location.bindings(u).map((b) => b.deviceId));
@@ -221,7 +237,7 @@ export class Presence {
     // Re-checked on every change: a policy that now hides the user ends what the watcher may see.
     const visible =
       this.ctx.directory.userExists(target) &&
-      this.ctx.policy().canReach(localAor(this.ctx, sub.subscriber), localAor(this.ctx, target));
+      this.ctx.policy().canReach(sub.subscriber, localAor(this.ctx, target));
     const open = visible && this.ctx.location.isOnline(target);
     const entity = `sip:${localAor(this.ctx, target)}`;
     return {
@@ -243,6 +259,7 @@ export class Presence {
       uri: sub.remoteTarget,
       headers: [
         { name: 'Max-Forwards', value: '70' },
+        ...sub.routeSet.map((value) => ({ name: 'Route', value })),
         { name: 'From', value: `<${sub.localUri}>;tag=${sub.localTag}` },
         { name: 'To', value: sub.remote },
         { name: 'Call-ID', value: sub.callId },

@@ -4,6 +4,7 @@ import type { LocationService } from '../registrar/location.js';
 import type { ClientTransactions, ServerTransactions } from '../transaction/transactions.js';
 import type { Connection } from '../transport/connection.js';
 import type { Metrics } from '../admin/metrics.js';
+import type { PeerLinks } from '../federation/links.js';
 
 /** What the SIP layer needs to know about users; implemented over the store (see server.ts). */
 export interface Directory {
@@ -50,6 +51,8 @@ export interface ServerContext {
   auth: Authenticator;
   metrics: Metrics;
   limits: Limits;
+  /** Links to the servers of peer domains (federation). */
+  peers: PeerLinks;
   connection(id: string): Connection | undefined;
 }
 

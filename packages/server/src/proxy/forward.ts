@@ -11,9 +11,10 @@ import {
 import { createResponse } from '../sip/response.js';
 import { parseAuthHeader } from '../sip/uri.js';
 import { newBranch, type ServerTransaction } from '../transaction/transactions.js';
-import { formatEndpoint, type Connection } from '../transport/connection.js';
+import { formatEndpoint, type Connection, type Identity } from '../transport/connection.js';
 import type { ServerContext } from './context.js';
-import { addObservedAddress, assertIdentity } from './identity.js';
+import { addObservedAddress, assertIdentity, assertResponder } from './identity.js';
+import { dropUnvouchedPath, vouchedPath, writePath } from './route-security.js';
 
 /** A place to send a request: a connection, and the Request-URI to use there (a registered contact). */
 export interface Target {
@@ -61,9 +62,16 @@ export function forward(
   from: Connection,
   req: SipRequest,
   targets: Target[],
-  opts: { retarget: boolean; recordRoute: boolean },
+  opts: {
+    retarget: boolean;
+    recordRoute: boolean;
+    /** Who the request speaks for, when not the connection's own identity (a request from a peer server). */
+    identity?: Identity;
+  },
 ): void {
   const isInvite = req.method === 'INVITE';
+  const identity = opts.identity ?? from.identity;
+  const path = vouchedPath(ctx, req, from);
   const branches: { fwd: SipRequest; target: Target; done: boolean }[] = [];
   let best: SipResponse | undefined;
   let answered = false;
@@ -98,16 +106,20 @@ export function forward(
     decrementMaxForwards(fwd);
     dropOwnCredentials(ctx, fwd);
     if (opts.recordRoute) prependHeader(fwd, 'Record-Route', recordRouteFor(from, target.conn));
-    assertIdentity(fwd, from.identity);
+    assertIdentity(fwd, identity);
+    writePath(fwd, path, target.conn);
     if (isInvite) addObservedAddress(fwd, from);
     const branch = newBranch();
     addVia(ctx, fwd, target.conn, branch);
     const entry = { fwd, target, done: false };
     branches.push(entry);
     ctx.clientTx.send(target.conn, fwd, branch, {
-      onResponse: (res) => {
-        if (res.status === 100) return;
-        assertIdentity(res, target.conn.identity);
+      onResponse: (received) => {
+        if (received.status === 100) return;
+        // A peer's "not found" is its own or its policy's: answered as ours, so nothing tells them apart.
+        const res = target.conn.peer && received.status === 404 ? createResponse(req, 404) : received;
+        assertResponder(res, target.conn);
+        dropUnvouchedPath(ctx, res, target.conn);
         if (isInvite) addObservedAddress(res, target.conn);
         if (res.status < 200) {
           if (!stx.final) stx.conn.send(res);
@@ -154,10 +166,12 @@ export function forwardStateless(
   from: Connection,
   req: SipRequest,
   to: Connection,
+  identity: Identity | undefined,
 ): void {
   const fwd = cloneMessage(req);
   decrementMaxForwards(fwd);
-  assertIdentity(fwd, from.identity);
+  assertIdentity(fwd, identity);
+  writePath(fwd, vouchedPath(ctx, req, from), to);
   addVia(ctx, fwd, to, newBranch());
   to.send(fwd);
 }

@@ -9,7 +9,7 @@ import {
 } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import { aorOf, parseNameAddr, parseUri } from '../sip/uri.js';
-import type { Connection, Identity } from '../transport/connection.js';
+import type { Connection, Identity, PeerIdentity } from '../transport/connection.js';
 import type { ServerContext } from './context.js';
 
 /** The AOR (`sip:user@host`) a From or To header names, or undefined when it does not parse. */
@@ -49,6 +49,27 @@ export function requestIdentity(
 }
 
 /**
+ * Who a request from a peer server speaks for: its From, which must be a user of that peer's domain
+ * (a peer vouches for its own users and nobody else's). The peer authenticated them; we trust its word.
+ */
+export function peerIdentity(
+  ctx: ServerContext,
+  req: SipRequest,
+  peer: PeerIdentity,
+): { identity: Identity } | { response: SipResponse } {
+  const from = parseUri(headerAor(req, 'From') ?? '');
+  const user = from?.user?.toLowerCase();
+  if (user && from?.host.toLowerCase() === peer.domain)
+    return { identity: { user, aor: `sip:${user}@${peer.domain}` } };
+  ctx.log.warn(
+    { peer: peer.domain, from: header(req, 'From') },
+    'peer request From outside its domain refused',
+  );
+  ctx.metrics.responses.inc({ class: '4xx' });
+  return { response: createResponse(req, 403, [], { reason: 'From Not In Peer Domain' }) };
+}
+
+/**
  * RFC 3325: a terminal is not part of the trust domain, so whatever identity it asserts is dropped
  * and replaced by the one this server authenticated.
  */
@@ -58,8 +79,26 @@ export function assertIdentity(msg: SipMessage, identity: Identity | undefined):
   if (identity) setHeader(msg, 'P-Asserted-Identity', `<${identity.aor}>`);
 }
 
-/** Adds the address this server observed for `from` to an SDP body (name resolution, docs/protocol.md). */
+/**
+ * The asserted identity of a response: the one this server authenticated for a terminal's flow; from a
+ * peer server, its own assertion, kept only when it names a user of that peer's domain (the peer is
+ * the trust domain for its users, RFC 3325 §4, and for nobody else).
+ */
+export function assertResponder(msg: SipMessage, from: Connection): void {
+  if (!from.peer) return assertIdentity(msg, from.identity);
+  const asserted = parseNameAddr(header(msg, 'P-Asserted-Identity') ?? '');
+  const aor = asserted ? aorOf(asserted.uri) : undefined;
+  const domain = aor ? parseUri(aor)?.host.toLowerCase() : undefined;
+  if (domain !== from.peer.domain) assertIdentity(msg, undefined);
+  else setHeader(msg, 'P-Asserted-Identity', `<${aor}>`);
+}
+
+/**
+ * Adds the address this server observed for `from` to an SDP body (name resolution, docs/protocol.md).
+ * Not for a peer server's link: the address it came from is that server's, not the terminal's.
+ */
 export function addObservedAddress(msg: SipMessage, from: Connection): void {
+  if (from.peer) return;
   if (msg.body.length === 0 || !/^application\/sdp\b/i.test(header(msg, 'Content-Type') ?? '')) return;
   const sdp = addObservedCandidates(msg.body.toString('utf8'), from.remote.address);
   msg.body = Buffer.from(sdp, 'utf8');

@@ -17,7 +17,8 @@ import type { Presence } from '../presence/presence.js';
 import type { Issuance } from '../issuance/publish.js';
 import { localAor, type ServerContext } from './context.js';
 import { FLOW_PARAM, forward, forwardStateless } from './forward.js';
-import { fromMatches, requestIdentity } from './identity.js';
+import { fromMatches, peerIdentity, requestIdentity } from './identity.js';
+import type { Identity } from '../transport/connection.js';
 
 export const ALLOWED_METHODS =
   'REGISTER, INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, INFO, UPDATE, REFER, PUBLISH';
@@ -90,6 +91,9 @@ export class Router {
     if (headerValues(req, 'Route').length > 0) return this.#reply(tx, 403, 'Route Not Allowed');
     if (this.presence.ownsDialog(req)) return this.presence.onSubscribe(tx, conn, req);
 
+    // A peer server speaks for its users in requests to ours; it registers and publishes nothing here.
+    if (conn.peer && (req.method === 'REGISTER' || req.method === 'PUBLISH'))
+      return this.#reply(tx, 403, 'Not Accepted From A Peer Server');
     switch (req.method) {
       case 'REGISTER':
         return ctx.serverTx.respond(tx, handleRegister(ctx, conn, req));
@@ -114,19 +118,25 @@ export class Router {
   /** Out-of-dialog request for a user: authenticate, check the caller, apply the policy, resolve, fork. */
   #toUser(tx: ServerTransaction, conn: Connection, req: SipRequest): void {
     const ctx = this.ctx;
-    const who = requestIdentity(ctx, conn, req);
+    const who = conn.peer ? peerIdentity(ctx, req, conn.peer) : requestIdentity(ctx, conn, req);
     if ('response' in who) return ctx.serverTx.respond(tx, who.response);
     const identity = who.identity;
 
     const ruri = parseUri(req.uri)!;
     const target = (ruri.user ?? '').toLowerCase();
+    const src = identity.aor.replace(/^sips?:/i, '');
+    if (!ctx.localHosts.has(ruri.host)) {
+      // Another domain: only our own terminals' requests go on (a peer gets no transit through us).
+      if (conn.peer) return this.notFound(tx);
+      return this.#toPeer(tx, conn, req, identity, `${target}@${ruri.host.toLowerCase()}`);
+    }
     const event = (header(req, 'Event') ?? '').split(';')[0]!.trim().toLowerCase();
     if (req.method === 'SUBSCRIBE' && this.presence.handles(event)) {
-      return this.presence.onSubscribe(tx, conn, req);
+      return this.presence.onSubscribe(tx, conn, req, identity);
     }
     // Unknown and hidden must be indistinguishable: both checks always run, and both answer alike.
-    const exists = ctx.localHosts.has(ruri.host) && ctx.directory.userExists(target);
-    const allowed = ctx.policy().canReach(localAor(ctx, identity.user), localAor(ctx, target));
+    const exists = ctx.directory.userExists(target);
+    const allowed = ctx.policy().canReach(src, localAor(ctx, target));
     if (!exists || !allowed) return this.notFound(tx);
 
     const bindings = ctx.location.bindings(target).filter((b) => b.conn !== conn);
@@ -140,6 +150,39 @@ export class Router {
       {
         retarget: true,
         recordRoute: req.method === 'INVITE' || req.method === 'SUBSCRIBE' || req.method === 'REFER',
+        identity,
+      },
+    );
+  }
+
+  /**
+   * A request for a user of a peer domain (DESIGN.md "Several servers"): our policy first — a name it
+   * hides fails exactly like a name the peer does not know, or a domain we do not peer with — then over
+   * the link to the peer's server, whose own policy decides again.
+   */
+  #toPeer(tx: ServerTransaction, conn: Connection, req: SipRequest, identity: Identity, dst: string): void {
+    const ctx = this.ctx;
+    const domain = dst.slice(dst.lastIndexOf('@') + 1);
+    if (!ctx.peers.get(domain) || !ctx.policy().canReach(identity.aor.replace(/^sips?:/i, ''), dst))
+      return this.notFound(tx);
+    if (req.method === 'INVITE') {
+      ctx.serverTx.respond(tx, createResponse(req, 100));
+      tx.onCancel = () => this.#reply(tx, 487);
+    }
+    ctx.peers.link(domain).then(
+      (link) => {
+        if (tx.final) return;
+        forward(ctx, tx, conn, req, [{ conn: link, uri: req.uri }], {
+          retarget: false,
+          recordRoute: req.method === 'INVITE' || req.method === 'SUBSCRIBE' || req.method === 'REFER',
+          identity,
+        });
+      },
+      (err: Error) => {
+        if (tx.final) return;
+        // Not about the callee (who may not exist): about the link, which the caller may as well know.
+        const refused = err.name === 'PeerRefusedError';
+        this.#reply(tx, 502, refused ? 'Peer Not Trusted' : 'Peer Unreachable');
       },
     );
   }
@@ -153,12 +196,15 @@ export class Router {
   #inDialog(tx: ServerTransaction, conn: Connection, req: SipRequest, flow: string): void {
     const target = this.#otherFlow(conn, flow);
     if (!target) return this.#reply(tx, target === null ? 403 : 430);
+    const who = conn.peer ? peerIdentity(this.ctx, req, conn.peer) : undefined;
+    if (who && 'response' in who) return this.ctx.serverTx.respond(tx, who.response);
     if (conn.identity && !fromMatches(req, conn.identity)) {
       return this.#reply(tx, 403, 'From Does Not Match Authenticated Identity');
     }
     forward(this.ctx, tx, conn, req, [{ conn: target, uri: req.uri }], {
       retarget: false,
       recordRoute: false,
+      ...(who ? { identity: who.identity } : {}),
     });
   }
 
@@ -172,7 +218,8 @@ export class Router {
     }
     const flow = this.#ourRoute(req);
     const target = flow === undefined ? undefined : this.#otherFlow(conn, flow);
-    if (target) forwardStateless(this.ctx, conn, req, target);
+    const who = conn.peer ? peerIdentity(this.ctx, req, conn.peer) : { identity: conn.identity };
+    if (target && !('response' in who)) forwardStateless(this.ctx, conn, req, target, who.identity);
   }
 
   #onCancel(conn: Connection, req: SipRequest, cancelKey: string): void {
@@ -194,8 +241,14 @@ export class Router {
       const uri = parseUri(parseNameAddr(route)?.uri ?? '');
       if (!uri) break;
       const f = uri.params[FLOW_PARAM];
-      // Our Record-Route carries the flow pair (its random ids are checked against the sender below).
-      if (typeof f !== 'string' && !this.ctx.localHosts.has(uri.host)) break;
+      // Our Record-Route carries the flow pair (its random ids are checked against the sender below);
+      // a peer server's carries its own, which name none of our connections.
+      if (
+        typeof f === 'string'
+          ? !f.split('.').some((id) => this.ctx.connection(id))
+          : !this.ctx.localHosts.has(uri.host)
+      )
+        break;
       ours++;
       if (typeof f === 'string') flow = f;
     }

@@ -8,6 +8,7 @@ export type StoreErrorCode =
   | 'no-such-group'
   | 'no-such-rule'
   | 'group-in-use'
+  | 'peer-exists'
   | 'not-found'
   | 'not-tsunagu'
   | 'schema-too-new'

@@ -15,5 +15,7 @@ export type {
 export type { Group } from './groups.js';
 export type { CertificateRecord, RevokedCertificate, RevokeReason } from './certificates.js';
 export type { RuleAction, RuleInput, StoredRule } from './rules.js';
+export { normaliseCaFingerprint } from './peers.js';
+export type { Peer, PeerInput, PeerTransport } from './peers.js';
 export { MIGRATIONS, APPLICATION_ID } from './migrations.js';
 export type { Migration } from './migrations.js';

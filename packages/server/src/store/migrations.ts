@@ -140,6 +140,23 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX certificates_revoked ON certificates(not_after) WHERE revoked_at IS NOT NULL;
     `,
   },
+  {
+    version: 4,
+    description: 'federation peers: the servers of other domains',
+    sql: /* sql */ `
+      -- One row per other domain this server exchanges SIP with. ca_fingerprint is the peer CA's
+      -- certificate fingerprint in the form 'sha256:AB:CD:…' (upper case, colon-separated). transport
+      -- 'tcp' is a plain-TCP leg (tests, legacy peers): Route-Security shows it as not secure.
+      CREATE TABLE peers (
+        domain         TEXT PRIMARY KEY,
+        host           TEXT NOT NULL,
+        port           INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+        ca_fingerprint TEXT NOT NULL,
+        transport      TEXT NOT NULL DEFAULT 'tls' CHECK (transport IN ('tls', 'tcp')),
+        created_at     INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /** 'TSNG': marks the file as a Tsunagu database (PRAGMA application_id). */

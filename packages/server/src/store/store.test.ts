@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { computeHa1 } from '../auth/digest.js';
 import { StoreError } from './errors.js';
 import { MIGRATIONS } from './migrations.js';
+import { normaliseCaFingerprint } from './peers.js';
 import type { Migration } from './migrations.js';
 import { migrate, openStore } from './store.js';
 import type { Store } from './store.js';
@@ -497,6 +498,141 @@ describe('groups and rules', () => {
     assert.throws(() => store.rules.removeAt(3), /there is no rule 3: rules are numbered 1 to 2/);
     assert.throws(() => store.rules.removeAt(0), code('no-such-rule'));
     assert.throws(() => store.rules.add({ action: 'allow', src: 'a b', dst: 'c' }), /invalid selector/);
+  });
+});
+
+const HEX = 'd2c8c1953bbcaae703a0a18ff585bbe318e62dbed665d56830713b129ad50f68';
+const CANONICAL = `sha256:${HEX.toUpperCase().match(/../g)!.join(':')}`;
+
+describe('peers', () => {
+  it('adds, lists sorted by domain, gets and removes; each change moves changeCounter', () => {
+    const c0 = store.changeCounter();
+    const b = store.peers.add({
+      domain: ' B.Example ',
+      host: 'SIP.B.example',
+      port: 5061,
+      caFingerprint: `sha256:${HEX}`,
+    });
+    assert.deepEqual(b, {
+      domain: 'b.example',
+      host: 'sip.b.example',
+      port: 5061,
+      caFingerprint: CANONICAL,
+      transport: 'tls',
+      createdAt: clock,
+    });
+    const c1 = store.changeCounter();
+    assert.notEqual(c1, c0);
+    clock += 1000;
+    store.peers.add({
+      domain: 'a.example',
+      host: '2001:db8::1',
+      port: 5070,
+      caFingerprint: CANONICAL,
+      transport: 'tcp',
+    });
+    assert.deepEqual(
+      store.peers.list().map((p) => [p.domain, p.host, p.port, p.transport]),
+      [
+        ['a.example', '2001:db8::1', 5070, 'tcp'],
+        ['b.example', 'sip.b.example', 5061, 'tls'],
+      ],
+    );
+    assert.deepEqual(store.peers.get('B.EXAMPLE'), b);
+    assert.equal(store.peers.get('c.example'), undefined);
+    const c2 = store.changeCounter();
+    assert.equal(store.peers.remove('nope.example'), false);
+    assert.equal(store.changeCounter(), c2, 'removing nothing is no change');
+    assert.equal(store.peers.remove('A.example'), true);
+    assert.notEqual(store.changeCounter(), c2);
+    assert.deepEqual(store.peers.list(), [b]);
+    store.close();
+    store = openStore(file, { create: false, now: () => clock });
+    assert.deepEqual(store.peers.list(), [b], 'kept across reopen');
+  });
+  it('refuses a duplicate domain and bad input, and changes nothing', () => {
+    const b = store.peers.add({ domain: 'b.example', host: 'h', port: 1, caFingerprint: CANONICAL });
+    const ok = { domain: 'c.example', host: 'h', port: 5061, caFingerprint: CANONICAL };
+    assert.throws(
+      () => store.peers.add({ ...ok, domain: 'B.example', port: 5062 }),
+      (e: unknown) =>
+        e instanceof StoreError &&
+        e.code === 'peer-exists' &&
+        e.message ===
+          "peer 'b.example' already exists: remove it first to change it (tsunagu-server peer remove b.example)",
+    );
+    assert.throws(() => store.peers.add({ ...ok, domain: 'bad_domain' }), /invalid peer domain 'bad_domain'/);
+    assert.throws(() => store.peers.add({ ...ok, domain: '' }), code('invalid-name'));
+    assert.throws(() => store.peers.add({ ...ok, host: 'bad host' }), /invalid peer host 'bad host'/);
+    assert.throws(() => store.peers.add({ ...ok, host: '[::1]' }), code('invalid-argument'));
+    for (const port of [0, 65536, 1.5, Number.NaN])
+      assert.throws(() => store.peers.add({ ...ok, port }), /invalid peer port/);
+    assert.throws(() => store.peers.add({ ...ok, caFingerprint: HEX }), /invalid CA fingerprint/);
+    assert.throws(
+      () => store.peers.add({ ...ok, transport: 'udp' as 'tls' }),
+      /invalid peer transport 'udp'/,
+    );
+    assert.deepEqual(store.peers.list(), [b]);
+  });
+  it('normalises a CA fingerprint to the form fingerprint() prints, or names the expected form', () => {
+    for (const input of [
+      `sha256:${HEX}`,
+      `SHA256:${HEX.toUpperCase()}`,
+      CANONICAL.toLowerCase(),
+      `  ${CANONICAL}\n`,
+    ])
+      assert.equal(normaliseCaFingerprint(input), CANONICAL, input);
+    for (const bad of [
+      HEX, // no prefix
+      CANONICAL.slice('sha256:'.length),
+      `sha1:${HEX.slice(0, 40)}`,
+      `sha256:${HEX.slice(0, 62)}`, // 31 bytes
+      `sha256:${HEX}00`, // 33 bytes
+      `sha256:${HEX.slice(0, 4)}:${HEX.slice(4)}`, // colons not between every byte
+      `${CANONICAL}:`,
+      `sha256:${HEX.slice(0, 63)}g`,
+      `sha256: ${HEX}`,
+      '',
+    ]) {
+      assert.throws(
+        () => normaliseCaFingerprint(bad),
+        (e: unknown) =>
+          e instanceof StoreError &&
+          e.code === 'invalid-argument' &&
+          e.message.startsWith(
+            `invalid CA fingerprint '${bad}': expected sha256: followed by 32 bytes in hex`,
+          ),
+        bad,
+      );
+    }
+  });
+  it('migration 4 adds the peers table to a version 3 database, keeping its data', () => {
+    store.close();
+    const f = path.join(dir, 'v3.db');
+    const raw = new Database(f);
+    assert.equal(migrate(raw, MIGRATIONS.slice(0, 3)), 3);
+    raw.prepare("INSERT INTO users (name, realm, created_at) VALUES ('alice', ?, 1)").run(REALM);
+    raw.close();
+    store = openStore(f, { create: false, now: () => clock });
+    assert.equal(store.schemaVersion, 4);
+    assert.equal(store.users.get('alice')?.name, 'alice');
+    assert.deepEqual(store.peers.list(), []);
+    store.peers.add({ domain: 'b.example', host: '192.0.2.7', port: 5061, caFingerprint: CANONICAL });
+    assert.equal(store.peers.get('b.example')?.host, '192.0.2.7');
+    // The schema itself refuses what the repository would: a port out of range, an unknown transport.
+    const insert = store.db.prepare(
+      'INSERT INTO peers (domain, host, port, ca_fingerprint, transport, created_at) VALUES (?, ?, ?, ?, ?, 1)',
+    );
+    assert.throws(() => insert.run('c.example', 'h', 0, CANONICAL, 'tls'), /CHECK constraint failed/);
+    assert.throws(() => insert.run('c.example', 'h', 5061, CANONICAL, 'udp'), /CHECK constraint failed/);
+    assert.throws(
+      () => insert.run('c.example', 'h', '5061x', CANONICAL, 'tls'),
+      /cannot store TEXT value in INTEGER column/,
+    );
+    store.db
+      .prepare('INSERT INTO peers (domain, host, port, ca_fingerprint, created_at) VALUES (?, ?, ?, ?, 1)')
+      .run('d.example', 'h', 5061, CANONICAL);
+    assert.equal(store.peers.get('d.example')?.transport, 'tls', "transport defaults to 'tls'");
   });
 });
 

@@ -10,6 +10,7 @@ import { Invites } from './invites.js';
 import { APPLICATION_ID, MIGRATIONS } from './migrations.js';
 import type { Migration } from './migrations.js';
 import { DEVICE_ID, USER_NAME, normaliseDeviceName, normaliseInstance } from './names.js';
+import { Peers } from './peers.js';
 import { Rules } from './rules.js';
 import { Settings } from './settings.js';
 import { Users } from './users.js';
@@ -87,6 +88,7 @@ export class Store {
   readonly rules: Rules;
   readonly settings: Settings;
   readonly certificates: Certificates;
+  readonly peers: Peers;
   readonly schemaVersion: number;
   private localChanges = 0;
   private readonly ctx: StoreContext;
@@ -115,13 +117,14 @@ export class Store {
     this.groups = new Groups(this.ctx);
     this.rules = new Rules(this.ctx);
     this.settings = new Settings(this.ctx);
+    this.peers = new Peers(this.ctx);
     this.dataVersion = db.prepare('PRAGMA data_version').pluck() as Database.Statement<[], number>;
   }
 
   /**
    * A number that changes whenever the database changed in a way a cache may care about: commits by
    * any OTHER connection or process (`PRAGMA data_version`, e.g. the admin CLI while the server runs),
-   * plus changes made through this Store (users, devices added or removed, groups, rules, settings —
+   * plus changes made through this Store (users, devices added or removed, groups, rules, settings, peers —
    * but not invites, which nothing caches, nor the last-seen updates of `devices.touch`). Costs one
    * tiny query; compare it with the previous value before using cached data.
    */

@@ -16,6 +16,11 @@ export interface Identity {
   instance?: string;
 }
 
+/** A federation peer as a link proved it. */
+export interface PeerIdentity {
+  domain: string;
+}
+
 export interface Endpoint {
   address: string;
   port: number;
@@ -27,11 +32,16 @@ export interface Endpoint {
  */
 export interface Connection {
   readonly id: string;
-  /** Via sent-protocol token: `TLS` or `WSS`. */
-  readonly transport: 'TLS' | 'WSS';
+  /** Via sent-protocol token: `TLS` or `WSS`; `TCP` only for a federation peer configured as insecure. */
+  readonly transport: 'TLS' | 'WSS' | 'TCP';
   readonly remote: Endpoint;
   readonly local: Endpoint;
   identity: Identity | undefined;
+  /**
+   * Set when the far end is a peer server of another domain (federation): its certificate chained to
+   * the CA configured for that domain and named it (or, for an insecure TCP peer, its address matched).
+   */
+  peer: PeerIdentity | undefined;
   /** The client certificate, when the peer presented one that chains to the deployment CA. */
   readonly clientCertificate: X509Certificate | undefined;
   /** Set when the connection must be refused (e.g. its certificate is revoked): every request gets 403 with it. */
@@ -101,11 +111,12 @@ export function formatEndpoint(e: Endpoint): string {
 export abstract class BaseConnection implements Connection {
   readonly id = newConnectionId();
   identity: Identity | undefined;
+  peer: PeerIdentity | undefined;
   clientCertificate: X509Certificate | undefined;
   refusal: string | undefined;
   #closed = false;
   readonly #listeners = new Set<(reason: string) => void>();
-  abstract readonly transport: 'TLS' | 'WSS';
+  abstract readonly transport: 'TLS' | 'WSS' | 'TCP';
   abstract readonly remote: Endpoint;
   abstract readonly local: Endpoint;
 

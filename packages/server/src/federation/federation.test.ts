@@ -1,0 +1,184 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fingerprint } from '../ca/ca.js';
+import { headerValues } from '../sip/message.js';
+import { startTestServer, type SipTestClient, type TestServer } from '../testing/index.js';
+
+/**
+ * Two domains on loopback, each server configured with the other's CA fingerprint (DESIGN.md "Several
+ * servers"): alice@a.example reaches bob@b.example through A and B, each applying its own policy, and
+ * the Route-Security values are kept and appended hop by hop.
+ */
+let a: TestServer;
+let b: TestServer;
+const links = () => ({ a: a.server.context.peers, b: b.server.context.peers });
+
+before(async () => {
+  [a, b] = await Promise.all([
+    startTestServer({ domain: 'a.example', server: { ringTimeoutMs: 2000 } }),
+    startTestServer({ domain: 'b.example', policy: 'deny-all', server: { ringTimeoutMs: 2000 } }),
+  ]);
+  for (const u of ['alice', 'mallory']) a.addUser(u);
+  for (const u of ['bob', 'carol']) b.addUser(u);
+  a.admin.peers.add({
+    domain: 'b.example',
+    host: '127.0.0.1',
+    port: b.sip.port,
+    caFingerprint: fingerprint(b.ca),
+    transport: 'tls',
+  });
+  b.admin.peers.add({
+    domain: 'a.example',
+    host: '127.0.0.1',
+    port: a.sip.port,
+    caFingerprint: fingerprint(a.ca),
+    transport: 'tls',
+  });
+  // B's own policy: only alice of a.example may reach bob; nobody from outside reaches carol.
+  b.admin.rules.add({ action: 'allow', src: 'alice@a.example', dst: 'bob' });
+  await a.until(() => links().a.get('b.example') !== undefined, 'A to load its peer');
+  await b.until(() => links().b.get('a.example') !== undefined, 'B to load its peer');
+  await b.until(
+    () => b.server.context.policy().canReach('alice@a.example', 'bob@b.example'),
+    'B to load its policy',
+  );
+});
+after(async () => {
+  await a.close();
+  await b.close();
+});
+
+async function registered(t: TestServer, user: string): Promise<SipTestClient> {
+  const c = await t.client(user);
+  assert.equal((await c.register()).status, 200);
+  return c;
+}
+
+const invite = (c: SipTestClient, to: string, own = '127.0.0.1') =>
+  c.build('INVITE', to, {
+    body: 'v=0\r\n',
+    contentType: 'application/sdp',
+    headers: [{ name: 'Route-Security', value: `[${own}]` }],
+  });
+
+test('INVITE alice@a → A → B → bob@b and back: identities asserted per domain, Route-Security appended per hop', async () => {
+  const alice = await registered(a, 'alice');
+  const bob = await registered(b, 'bob');
+  const req = invite(alice, 'sip:bob@b.example');
+  const done = alice.sendRequest(req);
+  const got = await bob.nextRequest('INVITE');
+  assert.equal(got.uri, bob.contactUri, 'B retargeted to bob’s contact');
+  assert.deepEqual(headerValues(got, 'P-Asserted-Identity'), ['<sip:alice@a.example>']);
+  assert.deepEqual(
+    headerValues(got, 'Route-Security'),
+    ['[127.0.0.1]', '[127.0.0.1]', '[127.0.0.1]'],
+    'the caller, A and B',
+  );
+  assert.equal(headerValues(got, 'Record-Route').length, 2, 'both servers stay on the dialog');
+  assert.equal(headerValues(got, 'Via').length, 3);
+  bob.respond(got, 200, {
+    toTag: 'b1',
+    headers: headerValues(got, 'Route-Security').map((value) => ({ name: 'Route-Security', value })),
+  });
+  const ok = await done;
+  assert.equal(ok.status, 200);
+  assert.deepEqual(headerValues(ok, 'P-Asserted-Identity'), ['<sip:bob@b.example>'], 'B’s assertion kept by A');
+  assert.equal(headerValues(ok, 'Route-Security').length, 3, 'the response carries the path back');
+
+  // In the dialog, both ways, through both servers' Record-Routes.
+  const d = alice.dialogFrom(req, ok);
+  alice.send(alice.inDialog(d, 'ACK'));
+  await bob.nextRequest('ACK');
+  const bd = bob.dialogAsCallee(got, 'b1');
+  const byeDone = bob.sendRequest(bob.inDialog(bd, 'BYE'));
+  const bye = await alice.nextRequest('BYE');
+  assert.deepEqual(headerValues(bye, 'P-Asserted-Identity'), ['<sip:bob@b.example>']);
+  alice.respond(bye, 200);
+  assert.equal((await byeDone).status, 200);
+  alice.close();
+  bob.close();
+});
+
+test('MESSAGE crosses the federation link too', async () => {
+  const alice = await registered(a, 'alice');
+  const bob = await registered(b, 'bob');
+  const done = alice.request('MESSAGE', 'sip:bob@b.example', { body: 'hi', contentType: 'text/plain' });
+  const msg = await bob.nextRequest('MESSAGE');
+  assert.equal(msg.body.toString(), 'hi');
+  assert.deepEqual(headerValues(msg, 'P-Asserted-Identity'), ['<sip:alice@a.example>']);
+  bob.respond(msg, 200);
+  assert.equal((await done).status, 200);
+  alice.close();
+  bob.close();
+});
+
+test('denied by A, denied by B, unknown at B and an unpeered domain all fail the same way', async () => {
+  a.admin.rules.add({ action: 'deny', src: 'mallory', dst: 'domain:b.example' });
+  await a.until(
+    () => !a.server.context.policy().canReach('mallory@a.example', 'bob@b.example'),
+    'A to load the deny rule',
+  );
+  const alice = await registered(a, 'alice');
+  const mallory = await registered(a, 'mallory');
+  const shape = async (c: SipTestClient, to: string) => {
+    const res = await c.sendRequest(invite(c, to));
+    return {
+      status: res.status,
+      reason: res.reason,
+      headers: res.headers.map((h) => h.name.toLowerCase()).sort(),
+      body: res.body.length,
+    };
+  };
+  const deniedByA = await shape(mallory, 'sip:bob@b.example');
+  const deniedByB = await shape(alice, 'sip:carol@b.example');
+  const unknownAtB = await shape(alice, 'sip:nobody@b.example');
+  const unpeered = await shape(alice, 'sip:bob@c.example');
+  assert.equal(deniedByA.status, 404);
+  assert.deepEqual(deniedByB, deniedByA);
+  assert.deepEqual(unknownAtB, deniedByA);
+  assert.deepEqual(unpeered, deniedByA);
+  alice.close();
+  mallory.close();
+});
+
+test('a server drops Route-Security values it cannot vouch for, and a peer cannot speak for another domain', async () => {
+  const alice = await registered(a, 'alice');
+  const bob = await registered(b, 'bob');
+  // alice claims to be somewhere she is not: A cannot vouch for that value and forwards none.
+  const done = alice.sendRequest(invite(alice, 'sip:bob@b.example', '2001:db8::66'));
+  const got = await bob.nextRequest('INVITE');
+  assert.deepEqual(headerValues(got, 'Route-Security'), ['[127.0.0.1]', '[127.0.0.1]'], 'only A and B');
+  assert.ok(
+    a.logs.some((l) => l.msg === 'Route-Security values not vouched for: not forwarded'),
+    'A logged what it dropped',
+  );
+  bob.respond(got, 486, { toTag: 'x' });
+  assert.equal((await done).status, 486);
+  alice.close();
+  bob.close();
+});
+
+test('a peer whose certificate is not from its configured CA is refused, and the caller is told', async () => {
+  const c = await startTestServer({ domain: 'c.example' });
+  try {
+    c.addUser('dan');
+    // A believes c.example's CA is B's: c.example's real certificate will not match.
+    a.admin.peers.add({
+      domain: 'c.example',
+      host: '127.0.0.1',
+      port: c.sip.port,
+      caFingerprint: fingerprint(b.ca),
+      transport: 'tls',
+    });
+    await a.until(() => links().a.get('c.example') !== undefined, 'A to load the wrong peer');
+    const alice = await registered(a, 'alice');
+    const res = await alice.sendRequest(invite(alice, 'sip:dan@c.example'));
+    assert.equal(res.status, 502);
+    assert.equal(res.reason, 'Peer Not Trusted');
+    assert.ok(a.logs.some((l) => l.msg === 'federation link failed' && /CA configured/.test(String(l.err))));
+    alice.close();
+  } finally {
+    a.admin.peers.remove('c.example');
+    await c.close();
+  }
+});

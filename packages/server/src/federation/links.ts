@@ -1,0 +1,116 @@
+import type { X509Certificate } from 'node:crypto';
+import { canonicalIp } from '@tsunagu/protocol';
+import type { Metrics } from '../admin/metrics.js';
+import type { Logger } from '../log/logger.js';
+import type { Peer } from '../store/index.js';
+import type { Connection } from '../transport/connection.js';
+import { PeerRefusedError, type ConnectFn } from '../transport/tls.js';
+import { peerCertificateProblem } from './peer-certificate.js';
+
+/**
+ * Links to the session servers of other domains (DESIGN.md "Several servers"). One link per peer
+ * domain carries both directions (RFC 5923-style reuse: only a link whose certificate proved the peer's
+ * domain is reused); whoever needs it first opens it. A link is a peer link only once it proved the
+ * domain — a chain to the CA the admin configured for it, naming the domain — or, for a peer configured
+ * as insecure plain TCP, came from its address.
+ */
+export class PeerLinks {
+  #peers = new Map<string, Peer>();
+  readonly #opening = new Map<string, Promise<Connection>>();
+
+  constructor(
+    private readonly o: {
+      connect: ConnectFn;
+      /** The server's live connections (inbound and outbound). */
+      connections: () => Iterable<Connection>;
+      log: Logger;
+      metrics: Metrics;
+      timeoutMs: number;
+    },
+  ) {}
+
+  /** The configured peers changed (the admin CLI): links to a removed or changed peer close. */
+  configure(peers: readonly Peer[]): void {
+    const next = new Map(peers.map((p) => [p.domain, p]));
+    for (const conn of this.o.connections()) {
+      const domain = conn.peer?.domain;
+      if (domain === undefined) continue;
+      const before = this.#peers.get(domain);
+      const after = next.get(domain);
+      if (!after || !before || !samePeer(before, after)) conn.close('federation peer removed or changed');
+    }
+    this.#peers = next;
+  }
+
+  get(domain: string): Peer | undefined {
+    return this.#peers.get(domain.toLowerCase());
+  }
+
+  /** An inbound TLS client whose certificate is not from our CA: a configured peer, if its chain proves one. */
+  recognise(conn: Connection, chain: readonly X509Certificate[]): void {
+    for (const peer of this.#peers.values()) {
+      if (peer.transport !== 'tls') continue;
+      if (peerCertificateProblem(chain, peer) === undefined) {
+        conn.peer = { domain: peer.domain };
+        this.o.log.info({ conn: conn.id, peer: peer.domain }, 'federation link from peer');
+        return;
+      }
+    }
+    this.o.metrics.peerRefused.inc();
+    this.o.log.info(
+      { conn: conn.id, remote: conn.remote.address, subject: chain[0]?.subject },
+      'TLS client certificate from an unknown CA: not a peer',
+    );
+  }
+
+  /** The insecure TCP peer a plain connection comes from, by its address (undefined: refuse it). */
+  tcpPeer(remote: string): Peer | undefined {
+    const ip = canonicalIp(remote);
+    for (const peer of this.#peers.values())
+      if (peer.transport === 'tcp' && ip !== undefined && canonicalIp(peer.host) === ip) return peer;
+    return undefined;
+  }
+
+  /** The live link to `domain`, opened now if there is none. Rejects with why it could not be. */
+  link(domain: string): Promise<Connection> {
+    const peer = this.get(domain);
+    if (!peer) return Promise.reject(new Error(`${domain} is not a federation peer`));
+    for (const conn of this.o.connections())
+      if (conn.peer?.domain === peer.domain && !conn.closed) return Promise.resolve(conn);
+    let opening = this.#opening.get(peer.domain);
+    if (!opening) {
+      opening = this.#open(peer).finally(() => this.#opening.delete(peer.domain));
+      this.#opening.set(peer.domain, opening);
+    }
+    return opening;
+  }
+
+  async #open(peer: Peer): Promise<Connection> {
+    const tlsPeer = peer.transport === 'tls';
+    try {
+      const conn = await this.o.connect(
+        { host: peer.host, port: peer.port, transport: tlsPeer ? 'TLS' : 'TCP', servername: peer.domain },
+        {
+          timeoutMs: this.o.timeoutMs,
+          ...(tlsPeer ? { check: (chain: X509Certificate[]) => peerCertificateProblem(chain, peer) } : {}),
+        },
+      );
+      conn.peer = { domain: peer.domain };
+      this.o.log.info(
+        { conn: conn.id, peer: peer.domain, transport: conn.transport },
+        tlsPeer ? 'federation link open' : 'federation link open over plain TCP (not secure)',
+      );
+      return conn;
+    } catch (err) {
+      if (err instanceof PeerRefusedError) this.o.metrics.peerRefused.inc();
+      this.o.log.warn({ peer: peer.domain, err: (err as Error).message }, 'federation link failed');
+      throw err;
+    }
+  }
+}
+
+const samePeer = (a: Peer, b: Peer): boolean =>
+  a.host === b.host &&
+  a.port === b.port &&
+  a.caFingerprint === b.caFingerprint &&
+  a.transport === b.transport;
