@@ -2,7 +2,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fingerprint } from '../ca/ca.js';
 import { headerValues } from '../sip/message.js';
-import { startTestServer, type SipTestClient, type TestServer } from '../testing/index.js';
+import { readFileSync } from 'node:fs';
+import { dataPaths } from '../config/index.js';
+import { SipTestClient, startTestServer, type TestServer } from '../testing/index.js';
 
 /**
  * Two domains on loopback, each server configured with the other's CA fingerprint (DESIGN.md "Several
@@ -82,7 +84,11 @@ test('INVITE alice@a → A → B → bob@b and back: identities asserted per dom
   });
   const ok = await done;
   assert.equal(ok.status, 200);
-  assert.deepEqual(headerValues(ok, 'P-Asserted-Identity'), ['<sip:bob@b.example>'], 'B’s assertion kept by A');
+  assert.deepEqual(
+    headerValues(ok, 'P-Asserted-Identity'),
+    ['<sip:bob@b.example>'],
+    'B’s assertion kept by A',
+  );
   assert.equal(headerValues(ok, 'Route-Security').length, 3, 'the response carries the path back');
 
   // In the dialog, both ways, through both servers' Record-Routes.
@@ -141,7 +147,7 @@ test('denied by A, denied by B, unknown at B and an unpeered domain all fail the
   mallory.close();
 });
 
-test('a server drops Route-Security values it cannot vouch for, and a peer cannot speak for another domain', async () => {
+test('a server drops Route-Security values it cannot vouch for', async () => {
   const alice = await registered(a, 'alice');
   const bob = await registered(b, 'bob');
   // alice claims to be somewhere she is not: A cannot vouch for that value and forwards none.
@@ -181,4 +187,107 @@ test('a peer whose certificate is not from its configured CA is refused, and the
     a.admin.peers.remove('c.example');
     await c.close();
   }
+});
+
+test('over a plain-TCP leg the path is broken: B forwards none of the values it received, A none of the response’s', async () => {
+  const c = await startTestServer({ domain: 'c.example', server: { tcp: { host: '127.0.0.1', port: 0 } } });
+  try {
+    c.addUser('dan');
+    const tcpPort = Number(c.server.addresses.tcp!.split(':').pop());
+    a.admin.peers.add({
+      domain: 'c.example',
+      host: '127.0.0.1',
+      port: tcpPort,
+      caFingerprint: fingerprint(c.ca),
+      transport: 'tcp',
+    });
+    c.admin.peers.add({
+      domain: 'a.example',
+      host: '127.0.0.1',
+      port: a.sip.port,
+      caFingerprint: fingerprint(a.ca),
+      transport: 'tcp',
+    });
+    await a.until(() => links().a.get('c.example') !== undefined, 'A to load the TCP peer');
+    await c.until(() => c.server.context.peers.get('a.example') !== undefined, 'C to load the TCP peer');
+    const alice = await registered(a, 'alice');
+    const dan = await registered(c, 'dan');
+    const done = alice.sendRequest(invite(alice, 'sip:dan@c.example'));
+    const got = await dan.nextRequest('INVITE');
+    assert.deepEqual(headerValues(got, 'P-Asserted-Identity'), ['<sip:alice@a.example>']);
+    assert.deepEqual(
+      headerValues(got, 'Route-Security'),
+      ['[127.0.0.1]'],
+      'only C itself: nothing before it was vouched for',
+    );
+    assert.ok(
+      c.logs.some(
+        (l) =>
+          l.msg === 'Route-Security values not vouched for: not forwarded' &&
+          l.problem === 'the link it came over is not secure',
+      ),
+    );
+    dan.respond(got, 200, {
+      toTag: 'd1',
+      headers: [{ name: 'Route-Security', value: '[127.0.0.1], [127.0.0.1], [127.0.0.1]' }],
+    });
+    const ok = await done;
+    assert.equal(ok.status, 200);
+    assert.deepEqual(
+      headerValues(ok, 'Route-Security'),
+      [],
+      'A does not forward a path that came back over TCP',
+    );
+    alice.close();
+    dan.close();
+  } finally {
+    a.admin.peers.remove('c.example');
+    await c.close();
+  }
+});
+
+test('a peer that forges a Route-Security value for a hop it did not see is caught by the next hop, and may speak only for its own domain', async () => {
+  const bob = await registered(b, 'bob');
+  // A rogue "a.example" server: it holds A's real certificate (so B accepts it as the peer) but
+  // claims the request reached it from somewhere it did not.
+  const rogue = await SipTestClient.connect({
+    host: '127.0.0.1',
+    port: b.sip.port,
+    ca: b.ca,
+    servername: 'localhost',
+    domain: 'a.example',
+    user: 'alice',
+    cert: `${readFileSync(dataPaths(a.dataDir).serverCert, 'utf8')}${a.ca}`,
+    key: readFileSync(dataPaths(a.dataDir).serverKey, 'utf8'),
+  });
+  await b.until(
+    () => b.logs.some((l) => l.msg === 'federation link from peer'),
+    'B to take the link as a.example',
+  );
+  const done = rogue.sendRequest(
+    rogue.build('INVITE', 'sip:bob@b.example', {
+      body: 'v=0\r\n',
+      contentType: 'application/sdp',
+      headers: [{ name: 'Route-Security', value: '[127.0.0.1], [2001:db8:6789::5060]' }],
+    }),
+  );
+  const got = await bob.nextRequest('INVITE');
+  assert.deepEqual(
+    headerValues(got, 'Route-Security'),
+    ['[127.0.0.1]'],
+    'the forged values are not forwarded',
+  );
+  assert.ok(b.logs.some((l) => l.problem === 'the last value does not name the sender'));
+  bob.respond(got, 486, { toTag: 'r' });
+  assert.equal((await done).status, 486);
+  // Nor may a peer speak for anyone outside its own domain.
+  const spoofed = await rogue.request('MESSAGE', 'sip:bob@b.example', {
+    from: '<sip:carol@b.example>;tag=s',
+    body: 'x',
+    contentType: 'text/plain',
+  });
+  assert.equal(spoofed.status, 403);
+  assert.equal(spoofed.reason, 'From Not In Peer Domain');
+  rogue.close();
+  bob.close();
 });
