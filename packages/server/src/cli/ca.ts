@@ -45,31 +45,44 @@ export function registerCa(program: Command): Command {
         'print the CA certificate (PEM) for hosts that should trust this deployment; reads only ca/ca.pem, so it works where the CA key is kept elsewhere',
       ),
   ).action((opts: DataOptions) => {
-    const dataDir = resolveDataDir(opts.data);
-    const file = dataPaths(dataDir).caCert;
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new CliError(
-          `${file} is missing: is ${dataDir} a data folder? (create one with ${PROGRAM} init)`,
-        );
-      }
-      throw new CliError(`cannot read ${file}: ${(e as Error).message}`);
-    }
-    let cert: X509Certificate;
-    try {
-      cert = new X509Certificate(text);
-    } catch {
-      throw new CliError(`${file} does not hold a PEM certificate`);
-    }
     // Re-encoded from the DER: exactly one certificate, LF line ends, nothing else from the file.
-    process.stdout.write(cert.toString());
+    process.stdout.write(readCaCertificate(opts).toString());
+  });
+
+  withDataOption(
+    ca
+      .command('fingerprint')
+      .description(
+        "print the CA certificate's SHA-256 fingerprint (sha256:AB:CD:…), e.g. for the admin of another domain to give to `peer add`; reads only ca/ca.pem",
+      ),
+  ).action((opts: DataOptions) => {
+    out(fingerprint(readCaCertificate(opts).toString()));
   });
 
   registerCaService(ca);
   return ca;
+}
+
+/** The data folder's CA certificate (`ca/ca.pem`), with a one-line error when it is missing or not a certificate. */
+export function readCaCertificate(opts: DataOptions): X509Certificate {
+  const dataDir = resolveDataDir(opts.data);
+  const file = dataPaths(dataDir).caCert;
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new CliError(
+        `${file} is missing: is ${dataDir} a data folder? (create one with ${PROGRAM} init)`,
+      );
+    }
+    throw new CliError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return new X509Certificate(text);
+  } catch {
+    throw new CliError(`${file} does not hold a PEM certificate`);
+  }
 }
 
 // ---- the CA as its own process (ca serve, ca crl) ----

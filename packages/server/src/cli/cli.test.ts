@@ -271,6 +271,19 @@ describe('ca export', () => {
       new X509Certificate(fs.readFileSync(dataPaths(keyless).caCert, 'utf8')).toString(),
     );
   });
+  it('ca fingerprint prints the CA fingerprint, in the form peer add takes', async () => {
+    const r = await cli(['ca', 'fingerprint', '--data', data]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${fingerprint(fs.readFileSync(dataPaths(data).caCert, 'utf8'))}\n`);
+    assert.match(r.stdout, /^sha256:(?:[0-9A-F]{2}:){31}[0-9A-F]{2}\n$/);
+    assert.equal(r.stderr, '');
+    const nowhere = path.join(tmp, 'no-data');
+    assertFails(
+      await cli(['ca', 'fingerprint', '--data', nowhere]),
+      1,
+      `${path.join(nowhere, 'ca', 'ca.pem')} is missing`,
+    );
+  });
   it('says what is wrong when there is no CA certificate', async () => {
     const nowhere = path.join(tmp, 'no-data');
     assertFails(
@@ -590,6 +603,188 @@ describe('groups and policy', () => {
       r.stderr,
       /note: policy rule 2 still names dora; it applies again if a user dora is created/,
     );
+  });
+});
+
+describe('peers', () => {
+  let other: string;
+  let otherFingerprint: string;
+  before(async () => {
+    other = path.join(tmp, 'peer-b');
+    assert.equal((await cli(['init', '--data', other, '--domain', 'b.example'])).code, 0);
+    otherFingerprint = (await cli(['ca', 'fingerprint', '--data', other])).stdout.trim();
+  });
+  const listJson = async () => {
+    const r = await cli(['peer', 'list', '--json', '--data', data]);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as Record<string, unknown>[];
+  };
+
+  it('adds, lists and removes peers', async () => {
+    assert.equal(
+      (await cli(['peer', 'list', '--data', data])).stdout.split('\n')[0],
+      'No peers. Add one with: tsunagu-server peer add DOMAIN --address HOST:PORT --ca-fingerprint sha256:…',
+    );
+    assert.deepEqual(await listJson(), []);
+    // as pasted: without colons, lower case; the domain in capitals; an IPv6 address
+    const pasted = `sha256:${otherFingerprint.slice('sha256:'.length).replaceAll(':', '').toLowerCase()}`;
+    const b = await cli([
+      'peer',
+      'add',
+      'B.Example',
+      '--address',
+      '[2001:DB8::7]:5061',
+      '--ca-fingerprint',
+      pasted,
+      '--data',
+      data,
+    ]);
+    assert.equal(b.code, 0, b.stderr);
+    assert.equal(b.stdout, `Added peer b.example: [2001:db8::7]:5061 over TLS, CA ${otherFingerprint}\n`);
+    const ours = fingerprint(fs.readFileSync(dataPaths(data).caCert, 'utf8'));
+    assert.equal(
+      b.stderr,
+      `On b.example's server, its admin runs:\n  tsunagu-server peer add example.org --address localhost:5070 --ca-fingerprint ${ours}\n`,
+    );
+    const c = await cli([
+      'peer',
+      'add',
+      'c.example',
+      '--address',
+      'sip.c.example:5080',
+      '--ca-fingerprint',
+      otherFingerprint,
+      '--insecure-tcp',
+      '--data',
+      data,
+    ]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(
+      c.stdout,
+      `Added peer c.example: sip.c.example:5080 over plain TCP (not secure), CA ${otherFingerprint}\n`,
+    );
+    assert.match(
+      c.stderr,
+      /^note: plain TCP: Route-Security shows every path through this leg as not secure, and terminals refuse channels over it\n/,
+    );
+    assert.match(c.stderr, / --insecure-tcp\n$/);
+
+    const list = await cli(['peer', 'list', '--data', data]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.deepEqual(
+      list.stdout.split('\n').map((l) => l.split(/ {2,}/)),
+      [
+        ['DOMAIN', 'ADDRESS', 'TRANSPORT', 'CA FINGERPRINT'],
+        ['b.example', '[2001:db8::7]:5061', 'tls', otherFingerprint],
+        ['c.example', 'sip.c.example:5080', 'tcp', otherFingerprint],
+        [''],
+      ],
+    );
+    const json = await listJson();
+    for (const p of json)
+      assert.ok(!Number.isNaN(Date.parse(String(p.createdAt))), 'createdAt is an ISO time');
+    assert.deepEqual(
+      json.map(({ createdAt: _, ...rest }) => rest),
+      [
+        {
+          domain: 'b.example',
+          host: '2001:db8::7',
+          port: 5061,
+          transport: 'tls',
+          caFingerprint: otherFingerprint,
+        },
+        {
+          domain: 'c.example',
+          host: 'sip.c.example',
+          port: 5080,
+          transport: 'tcp',
+          caFingerprint: otherFingerprint,
+        },
+      ],
+    );
+
+    const removed = await cli(['peer', 'remove', 'C.example', '--data', data]);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.equal(removed.stdout, 'Removed peer c.example (sip.c.example:5080).\n');
+    assert.deepEqual(
+      (await listJson()).map((p) => p.domain),
+      ['b.example'],
+    );
+    const store = openStore(dataPaths(data).db, { create: false });
+    assert.equal(
+      store.peers.get('b.example')?.caFingerprint,
+      otherFingerprint,
+      'stored in fingerprint() form',
+    );
+    store.close();
+  });
+  it('refuses bad input with one clear line, exits non-zero and changes nothing', async () => {
+    const before = await listJson();
+    assert.ok(before.length > 0);
+    const fp = otherFingerprint;
+    const hex = fp.slice('sha256:'.length).replaceAll(':', '');
+    const add = (domain: string, ...rest: string[]) => cli(['peer', 'add', domain, ...rest, '--data', data]);
+    const cases: [Promise<Result>, 1 | 2, string | RegExp][] = [
+      [
+        add('bad_domain', '--address', 'h:1', '--ca-fingerprint', fp),
+        1,
+        "invalid peer domain 'bad_domain': expected a DNS name such as b.example",
+      ],
+      [add('10.0.0.1', '--address', 'h:1', '--ca-fingerprint', fp), 1, "invalid peer domain '10.0.0.1'"],
+      [
+        add('Example.ORG', '--address', 'h:1', '--ca-fingerprint', fp),
+        1,
+        "'Example.ORG' is this server's own domain (config.json domain): a peer is the server of another domain",
+      ],
+      [
+        add('b.example', '--address', 'other.b.example:5062', '--ca-fingerprint', fp),
+        1,
+        "peer 'b.example' already exists: remove it first to change it (tsunagu-server peer remove b.example)",
+      ],
+      [add('d.example', '--ca-fingerprint', fp), 2, "required option '--address <host:port>' not specified"],
+      [
+        add('d.example', '--address', 'h:1'),
+        2,
+        "required option '--ca-fingerprint <sha256:hex>' not specified",
+      ],
+      [
+        cli(['peer', 'remove', 'nope.example', '--data', data]),
+        1,
+        "no such peer 'nope.example' (tsunagu-server peer list shows them)",
+      ],
+    ];
+    const port = 'the port must be a number from 1 to 65535.';
+    for (const [address, why] of [
+      ['bad host:5061', "'bad host' is neither a host name nor an IPv4 address."],
+      ['2001:db8::7:5061', 'an IPv6 address must be written in brackets, e.g. [::1]:5061.'],
+      ['sip.d.example', 'expected HOST:PORT, e.g. 127.0.0.1:5061 or [::1]:5061.'],
+      ['sip.d.example:', port],
+      ['sip.d.example:0', port],
+      ['sip.d.example:65536', port],
+    ] as const) {
+      cases.push([
+        add('d.example', '--address', address, '--ca-fingerprint', fp),
+        2,
+        `option '--address <host:port>' argument '${address}' is invalid. invalid address '${address}': ${why}`,
+      ]);
+    }
+    for (const bad of [
+      hex,
+      `sha1:${hex.slice(0, 40)}`,
+      `sha256:${hex.slice(0, 62)}`,
+      `sha256:${hex}ab`,
+      `sha256:${hex.slice(0, 4)}:${hex.slice(4)}`,
+      `sha256:${hex.slice(0, 63)}x`,
+      'sha256:',
+    ]) {
+      cases.push([
+        add('d.example', '--address', 'h:1', '--ca-fingerprint', bad),
+        2,
+        `invalid CA fingerprint '${bad}': expected sha256: followed by 32 bytes in hex, e.g. sha256:AB:CD:…:EF, as 'tsunagu-server ca fingerprint' prints it on the peer`,
+      ]);
+    }
+    for (const [r, exit, message] of cases) assertFails(await r, exit, message);
+    assert.deepEqual(await listJson(), before, 'nothing changed');
   });
 });
 

@@ -6,6 +6,7 @@ import { registerDevice } from './device.js';
 import { registerGroup } from './group.js';
 import { registerInit } from './init.js';
 import { registerInvite } from './invite.js';
+import { registerPeer } from './peer.js';
 import { registerPolicy } from './policy.js';
 import { registerStart } from './start.js';
 import { registerUser } from './user.js';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerInvite(program);
   registerGroup(program);
   registerPolicy(program);
+  registerPeer(program);
   registerCa(program);
   return program;
 }
