@@ -230,6 +230,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       }),
   });
   const presence = new Presence(ctx, {
+    caPem: creds.ca,
     revoked: () => revocations.fingerprints(),
     keys: (user) =>
       store.certificates.current(user).map((c) => {

@@ -34,4 +34,9 @@ export interface KeyEntry {
 export interface KeysView {
   aor: string;
   keys: KeyEntry[];
+  /**
+   * For a member of a peer domain: that domain's CA (PEM), which our own server relays only when it is
+   * the CA configured for the peer — the certificates above chain to it.
+   */
+  ca?: string;
 }

@@ -291,3 +291,49 @@ test('a peer that forges a Route-Security value for a hop it did not see is caug
   rogue.close();
   bob.close();
 });
+
+test('a peer domain’s contacts are listed where both policies allow, and its CA comes with a key list, vouched for by our server', async () => {
+  b.admin.rules.add({ action: 'allow', src: 'alice@a.example', dst: 'carol' });
+  a.admin.rules.add({ action: 'deny', src: 'alice', dst: 'carol@b.example' });
+  await b.until(
+    () => b.server.context.policy().canReach('alice@a.example', 'carol@b.example'),
+    'B to allow carol',
+  );
+  await a.until(
+    () => !a.server.context.policy().canReach('alice@a.example', 'carol@b.example'),
+    'A to hide carol',
+  );
+  const alice = await registered(a, 'alice');
+  const bob = await registered(b, 'bob');
+  const contacts = await alice.request('SUBSCRIBE', 'sip:b.example', {
+    headers: [
+      { name: 'Event', value: 'tsunagu-contacts' },
+      { name: 'Expires', value: '0' },
+    ],
+  });
+  assert.equal(contacts.status, 200);
+  const list = JSON.parse((await alice.nextRequest('NOTIFY')).body.toString()) as {
+    contacts: { aor: string; online: boolean }[];
+  };
+  assert.deepEqual(
+    list.contacts.map((c) => [c.aor, c.online]),
+    [['sip:bob@b.example', true]],
+    'bob (both allow), not carol (A denies), not anyone B hides',
+  );
+
+  const keys = await alice.request('SUBSCRIBE', 'sip:bob@b.example', {
+    headers: [
+      { name: 'Event', value: 'tsunagu-keys' },
+      { name: 'Expires', value: '0' },
+    ],
+  });
+  assert.equal(keys.status, 200);
+  const view = JSON.parse((await alice.nextRequest('NOTIFY')).body.toString()) as {
+    aor: string;
+    ca?: string;
+  };
+  assert.equal(view.aor, 'sip:bob@b.example');
+  assert.equal(fingerprint(view.ca!), fingerprint(b.ca), 'B’s CA, as configured at A');
+  alice.close();
+  bob.close();
+});

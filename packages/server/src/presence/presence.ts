@@ -1,5 +1,5 @@
 import { CONTACTS_EVENT, CONTACTS_TYPE, KEYS_EVENT, KEYS_TYPE, type KeyEntry } from '@tsunagu/protocol';
-import { header, headerValues, type Header, type SipRequest } from '../sip/message.js';
+import { eventPackage, header, headerValues, type Header, type SipRequest } from '../sip/message.js';
 import { createResponse, newTag } from '../sip/response.js';
 import { parseNameAddr, parseUri } from '../sip/uri.js';
 import { newBranch, type ServerTransaction } from '../transaction/transactions.js';
@@ -17,6 +17,8 @@ export interface NotifierSources {
   /** Fingerprints (`sha256:…`) of revoked certificates that have not expired: sent with every contact list. */
   revoked(): readonly string[];
   keys(user: string): KeyEntry[];
+  /** The deployment CA (PEM): sent with a key list to a peer domain's user, whose server vouches for it. */
+  caPem?: string;
 }
 
 const MAX_SUBSCRIPTIONS_PER_CONNECTION = 64;
@@ -97,7 +99,7 @@ export class Presence {
     const subscriber = identity.aor.replace(/^sips?:/i, '').toLowerCase();
     const local = subscriber === localAor(ctx, identity.user);
 
-    const event = (header(req, 'Event') ?? '').split(';')[0]!.trim().toLowerCase();
+    const event = eventPackage(req);
     const expiresRaw = header(req, 'Expires');
     // The key directory is a fetch only: nothing to watch, nothing to keep.
     const expires =
@@ -230,6 +232,7 @@ export class Presence {
           version: 1,
           aor: `sip:${localAor(this.ctx, target)}`,
           keys: this.sources.keys(target),
+          ...(sub.subscriber.endsWith(`@${this.ctx.domain}`) ? {} : { ca: this.sources.caPem }),
         }),
       };
     }

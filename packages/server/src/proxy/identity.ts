@@ -59,8 +59,11 @@ export function peerIdentity(
 ): { identity: Identity } | { response: SipResponse } {
   const from = parseUri(headerAor(req, 'From') ?? '');
   const user = from?.user?.toLowerCase();
-  if (user && from?.host.toLowerCase() === peer.domain)
-    return { identity: { user, aor: `sip:${user}@${peer.domain}` } };
+  // Without a user part, the From is the peer's server itself (a NOTIFY of its contact list).
+  if (from?.host.toLowerCase() === peer.domain)
+    return {
+      identity: { user: user ?? '', aor: user ? `sip:${user}@${peer.domain}` : `sip:${peer.domain}` },
+    };
   ctx.log.warn(
     { peer: peer.domain, from: header(req, 'From') },
     'peer request From outside its domain refused',

@@ -1,5 +1,6 @@
 import {
   dropHeaderValues,
+  eventPackage,
   header,
   headerValues,
   shiftHeaderValue,
@@ -8,6 +9,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from '../sip/message.js';
+import { CONTACTS_EVENT } from '@tsunagu/protocol';
 import { badRequestFor, createResponse, REASONS } from '../sip/response.js';
 import { formatVia, isSipUri, parseNameAddr, parseUri, parseVia } from '../sip/uri.js';
 import { handleRegister } from '../registrar/registrar.js';
@@ -19,6 +21,7 @@ import { localAor, type ServerContext } from './context.js';
 import { FLOW_PARAM, forward, forwardStateless } from './forward.js';
 import { fromMatches, peerIdentity, requestIdentity } from './identity.js';
 import type { Identity } from '../transport/connection.js';
+import { screenPeerNotify } from '../federation/relay.js';
 
 export const ALLOWED_METHODS =
   'REGISTER, INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, INFO, UPDATE, REFER, PUBLISH';
@@ -105,7 +108,9 @@ export class Router {
         return this.#reply(tx, 489, 'Bad Event');
     }
     const ruri = parseUri(req.uri)!;
-    if (!ruri.user && ctx.localHosts.has(ruri.host)) {
+    // A SUBSCRIBE to the domain itself is a peer domain's user asking for our contact list.
+    const domainSubscribe = req.method === 'SUBSCRIBE' && this.presence.handles(eventPackage(req));
+    if (!ruri.user && ctx.localHosts.has(ruri.host) && !domainSubscribe) {
       if (req.method === 'OPTIONS')
         return this.#reply(tx, 200, undefined, [{ name: 'Allow', value: ALLOWED_METHODS }]);
       return this.#reply(tx, 405, undefined, [{ name: 'Allow', value: 'REGISTER, OPTIONS' }]);
@@ -121,6 +126,7 @@ export class Router {
     const who = conn.peer ? peerIdentity(ctx, req, conn.peer) : requestIdentity(ctx, conn, req);
     if ('response' in who) return ctx.serverTx.respond(tx, who.response);
     const identity = who.identity;
+    if (!identity.user) return this.#reply(tx, 403, 'From Not In Peer Domain');
 
     const ruri = parseUri(req.uri)!;
     const target = (ruri.user ?? '').toLowerCase();
@@ -130,8 +136,7 @@ export class Router {
       if (conn.peer) return this.notFound(tx);
       return this.#toPeer(tx, conn, req, identity, `${target}@${ruri.host.toLowerCase()}`);
     }
-    const event = (header(req, 'Event') ?? '').split(';')[0]!.trim().toLowerCase();
-    if (req.method === 'SUBSCRIBE' && this.presence.handles(event)) {
+    if (req.method === 'SUBSCRIBE' && this.presence.handles(eventPackage(req))) {
       return this.presence.onSubscribe(tx, conn, req, identity);
     }
     // Unknown and hidden must be indistinguishable: both checks always run, and both answer alike.
@@ -163,8 +168,11 @@ export class Router {
   #toPeer(tx: ServerTransaction, conn: Connection, req: SipRequest, identity: Identity, dst: string): void {
     const ctx = this.ctx;
     const domain = dst.slice(dst.lastIndexOf('@') + 1);
-    if (!ctx.peers.get(domain) || !ctx.policy().canReach(identity.aor.replace(/^sips?:/i, ''), dst))
-      return this.notFound(tx);
+    // A contact-list subscription names the domain, not a user: our policy screens each NOTIFY instead.
+    const contactList =
+      dst.startsWith('@') && req.method === 'SUBSCRIBE' && eventPackage(req) === CONTACTS_EVENT;
+    const allowed = contactList || ctx.policy().canReach(identity.aor.replace(/^sips?:/i, ''), dst);
+    if (!ctx.peers.get(domain) || !allowed) return this.notFound(tx);
     if (req.method === 'INVITE') {
       ctx.serverTx.respond(tx, createResponse(req, 100));
       tx.onCancel = () => this.#reply(tx, 487);
@@ -198,6 +206,7 @@ export class Router {
     if (!target) return this.#reply(tx, target === null ? 403 : 430);
     const who = conn.peer ? peerIdentity(this.ctx, req, conn.peer) : undefined;
     if (who && 'response' in who) return this.ctx.serverTx.respond(tx, who.response);
+    if (conn.peer && req.method === 'NOTIFY') screenPeerNotify(this.ctx, req, conn.peer);
     if (conn.identity && !fromMatches(req, conn.identity)) {
       return this.#reply(tx, 403, 'From Does Not Match Authenticated Identity');
     }

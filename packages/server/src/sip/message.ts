@@ -56,6 +56,11 @@ export function headerInstances(msg: SipMessage, name: string): string[] {
   return msg.headers.filter((h) => lower(h.name) === n).map((h) => h.value);
 }
 
+/** The event package a request names (RFC 6665 §8.2.1), lower-case and without parameters. */
+export function eventPackage(msg: SipMessage): string {
+  return (header(msg, 'Event') ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
 export function hasHeader(msg: SipMessage, name: string): boolean {
   return header(msg, name) !== undefined;
 }
