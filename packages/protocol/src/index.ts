@@ -137,6 +137,7 @@ export {
   ROUTE_SECURITY,
   checkCalleePath,
   checkCallerPath,
+  describePath,
   formatRouteSecurity,
   parseRouteSecurity,
 } from './route-security/route-security.js';

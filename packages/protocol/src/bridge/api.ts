@@ -1,3 +1,4 @@
+import type { PathVerdict } from '../route-security/route-security.js';
 import type { KeysView } from '../signalling/events.js';
 /**
  * The terminal's API as every face sees it — the CLI, the daemon's web GUI (over a WebSocket) and the
@@ -44,6 +45,12 @@ export interface ChannelView {
   /** Short code derived from both certificate fingerprints, the same on both ends. */
   verificationCode?: string;
   reason?: string;
+  /**
+   * The path the call's signalling took, as the Route-Security header showed it (caller first, then
+   * each server), and whether every hop of it was secure. Known from the request on the callee's side
+   * and from the answer (or the refusal) on the caller's.
+   */
+  path?: PathVerdict;
 }
 
 export type TransferState = 'offered' | 'waiting' | 'active' | 'done' | 'failed' | 'cancelled' | 'declined';

@@ -98,3 +98,12 @@ export function checkCalleePath(
     return verdict(hops, 'the path does not begin at the caller: a hop was not secure');
   return verdict(hops);
 }
+
+/**
+ * One line for people: `2001:db8::10 → 2001:db8::5060 (secure)`, or `… (not secure end to end)` (the
+ * verdict's reason says why). The CLI and the desktop app both show a path this way.
+ */
+export function describePath(path: Pick<PathVerdict, 'hops' | 'secure'>): string {
+  const hops = path.hops.length > 0 ? path.hops.join(' → ') : 'no hops';
+  return `${hops} (${path.secure ? 'secure' : 'not secure end to end'})`;
+}

@@ -179,6 +179,9 @@ test('send to a daemon: a file and a folder arrive verified, and send exits 0 on
     ]);
     assert.equal(sent.code, 0, sent.stderr);
     assert.match(sent.stderr, /secure — verified with sip:hugo@/);
+    // Route-Security: gina's address, then the server's, every hop vouched for; hugo's daemon says so too.
+    assert.match(sent.stderr, /\npath: 127\.0\.0\.1 → 127\.0\.0\.1 \(secure\)\n/);
+    assert.match(log, /: secure; path: 127\.0\.0\.1 → 127\.0\.0\.1 \(secure\)/);
     assert.match(sent.stderr, /✓ notes\.txt .*verified/);
     assert.equal(await readFile(join(downloads, 'notes.txt'), 'utf8'), 'for hugo');
     assert.deepEqual(await readFile(join(downloads, 'photos', 'p1.jpg')), Buffer.alloc(300_000, 7));

@@ -1,10 +1,19 @@
-import type { TerminalApi, TerminalEvent, TransferView } from '@tsunagu/protocol';
+import {
+  describePath,
+  type ChannelView,
+  type TerminalApi,
+  type TerminalEvent,
+  type TransferView,
+} from '@tsunagu/protocol';
 import { nextEvent } from '../core/events.js';
 import type { TerminalHost } from '../core/host.js';
 
 /**
  * The CLI's send and daemon loops: thin shells over the Terminal's API, reading only its events.
  */
+
+/** `path: 2001:db8::10 → 2001:db8::5060 (secure)` (or not secure end to end); empty when not known. */
+export const pathLine = (c: ChannelView): string => (c.path ? `path: ${describePath(c.path)}` : '');
 
 /** A byte count as people read it in the CLI's lines. */
 export const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
@@ -39,11 +48,16 @@ export async function sendFiles(
       e.data.phase !== 'ringing' &&
       e.data.phase !== 'connecting';
     const settled = early.find(settledPhase) ?? (await nextEvent(terminal, settledPhase, 120_000));
+    const path = pathLine(settled.data);
     if (settled.data.phase !== 'secure') {
-      throw new Error(`no secure channel to ${contact}: ${settled.data.reason ?? settled.data.phase}`);
+      throw new Error(
+        `no secure channel to ${contact}: ${settled.data.reason ?? settled.data.phase}` +
+          (path ? `; ${path}` : ''),
+      );
     }
     progress.write(
-      `secure — verified with ${settled.data.peer}; verification code ${settled.data.verificationCode}\n`,
+      `secure — verified with ${settled.data.peer}; verification code ${settled.data.verificationCode}\n` +
+        (path ? `${path}\n` : ''),
     );
     return await sendOver(terminal, channelId, paths, progress);
   } finally {
@@ -112,10 +126,15 @@ export async function runDaemon(host: TerminalHost, log: (line: string) => void)
     }
     if (e.type === 'connection')
       log(`connection: ${e.data.state}${e.data.reason ? ` (${e.data.reason})` : ''}`);
-    if (e.type === 'channel')
+    if (e.type === 'channel') {
+      // The path once it is known and matters: a request ringing, a channel secure, one refused for it.
+      const c = e.data;
+      const path =
+        c.phase === 'ringing' || c.phase === 'secure' || c.path?.secure === false ? pathLine(c) : '';
       log(
-        `channel ${e.data.id} with ${e.data.peer}: ${e.data.phase}${e.data.reason ? ` (${e.data.reason})` : ''}`,
+        `channel ${c.id} with ${c.peer}: ${c.phase}${c.reason ? ` (${c.reason})` : ''}${path ? `; ${path}` : ''}`,
       );
+    }
     if (e.type === 'transfer' && e.data.state !== 'active') {
       log(
         `file ${e.data.name} (${e.data.direction}): ${e.data.state}${e.data.savedAs ? ` → ${e.data.savedAs}` : ''}`,

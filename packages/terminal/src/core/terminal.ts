@@ -32,6 +32,7 @@ import { appendHistory, readHistory } from './history.js';
 import {
   Signalling,
   type IncomingCall,
+  type InsecureCall,
   type SignallingOptions,
   type SignallingStatus,
 } from '../sip/index.js';
@@ -173,6 +174,7 @@ export class Terminal implements TerminalApi {
       this.#emit({ type: 'contacts', data: this.#contacts });
     });
     this.signalling.on('incoming', (call) => this.#onIncoming(call));
+    this.signalling.on('insecure', (call) => this.#onInsecure(call));
   }
 
   /** Starts signalling; resolves once registered (or rejects when the server refuses for good). */
@@ -361,7 +363,7 @@ export class Terminal implements TerminalApi {
   #onIncoming(call: IncomingCall): void {
     const id = newId();
     const entry: ChannelEntry = {
-      view: { id, direction: 'incoming', peer: call.caller.aor, phase: 'ringing' },
+      view: { id, direction: 'incoming', peer: call.caller.aor, phase: 'ringing', path: call.path },
       secure: undefined,
       pending: call,
       files: undefined,
@@ -378,10 +380,36 @@ export class Terminal implements TerminalApi {
       }
     });
     this.#emit({ type: 'channel', data: entry.view });
+    // A bare name means a member of our own domain: `alice` never auto-accepts alice of a peer domain.
+    const ownDomain = call.caller.domain === this.o.credentials.domain.toLowerCase();
     entry.trusted = this.#settings.acceptFrom.some(
-      (a) => a === call.caller.aor || a === call.caller.user || `sip:${a}` === call.caller.aor,
+      (a) => a === call.caller.aor || `sip:${a}` === call.caller.aor || (ownDomain && a === call.caller.user),
     );
     if (entry.trusted) this.#decide(id, true);
+  }
+
+  /**
+   * A request whose signalling path was not secure end to end, already refused (606): shown as a
+   * failed channel, with the path and why, so that the person knows someone tried.
+   */
+  #onInsecure(call: InsecureCall): void {
+    const id = newId();
+    const entry: ChannelEntry = {
+      view: { id, direction: 'incoming', peer: call.caller.aor, phase: 'failed' },
+      secure: undefined,
+      pending: undefined,
+      files: undefined,
+      trusted: false,
+    };
+    this.o.profile.log.warn(
+      { peer: call.caller.aor, callId: call.id, path: call.path.hops, why: call.path.reason },
+      'refused a channel request: its path is not secure end to end',
+    );
+    this.#channels.set(id, entry);
+    this.#update(entry, {
+      reason: `the path is not secure end to end: ${call.path.reason}`,
+      path: call.path,
+    });
   }
 
   #decide(channelId: string, accept: boolean): void {
@@ -402,6 +430,7 @@ export class Terminal implements TerminalApi {
     // (phase events also start the file session once the channel is secure)
     this.#channels.set(id, entry);
     const secure = entry.secure!;
+    const path = () => (secure.path ? { path: secure.path } : {});
     secure.on('phase', (phase, reason) => {
       const peer = secure.peer?.aor ?? entry.view.peer;
       const code = secure.verificationCode;
@@ -411,9 +440,10 @@ export class Terminal implements TerminalApi {
         peer,
         ...(reason ? { reason } : {}),
         ...(code ? { verificationCode: code } : {}),
+        ...path(),
       });
     });
-    this.#update(entry, { phase: secure.phase });
+    this.#update(entry, { phase: secure.phase, ...path() });
   }
 
   /** The file-transfer session over a freshly verified channel. */
@@ -471,7 +501,8 @@ export class Terminal implements TerminalApi {
    */
   #scheduleResume(channelId: string, t: OutgoingTransfer): void {
     const peer = this.#channels.get(channelId)?.view.peer;
-    const user = peer ? /^sip:([^@]+)@/.exec(peer)?.[1] : undefined;
+    // The whole `user@domain`: a peer of another domain must be called there again, not in ours.
+    const user = peer ? /^sips?:([^@]+@[^;>]+)/.exec(peer)?.[1] : undefined;
     if (!user || this.#stopped) return;
     let pending = this.#toResume.get(user);
     if (pending) {
@@ -580,12 +611,15 @@ export class Terminal implements TerminalApi {
     await this.certificates.ready();
     const sameDomain = peerAor.toLowerCase().endsWith(`@${this.o.credentials.domain.toLowerCase()}`);
     const setup = this.#setup();
-    setup.verifyPeer = caIssuedPeerCheck({
-      caPem: this.o.credentials.caPem,
-      peerAor,
-      requireCaIssued: sameDomain,
-      isRevoked: (fingerprint) => this.#revoked.has(fingerprint),
-    });
+    // A peer of another domain holds its own CA's certificate: the fingerprint signalled through the
+    // path (secure end to end, Route-Security) pins it.
+    if (sameDomain)
+      setup.verifyPeer = caIssuedPeerCheck({
+        caPem: this.o.credentials.caPem,
+        peerAor,
+        requireCaIssued: true,
+        isRevoked: (fingerprint) => this.#revoked.has(fingerprint),
+      });
     return setup;
   }
 

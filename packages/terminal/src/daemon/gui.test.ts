@@ -270,6 +270,8 @@ test('uploads: bearer only, names neutralised, no overwrite; sent to a peer and 
   await xp.auth;
   assert.equal((await xp.call('account.join', { link: inviteLink(t, 'xavi') })).ok, true);
   await xaviJoined;
+  // xavi was created just now: the running server must have reloaded its policy before wanda calls.
+  await t.reachable('wanda', 'xavi');
 
   const auth = { authorization: `Bearer ${tokenOf(gui)}` };
   assert.equal((await http(gui, 'POST', '/uploads')).status, 401);

@@ -35,6 +35,13 @@ export interface ExecOptions {
   input?: string;
 }
 
+type Stream = 'stdout' | 'stderr';
+
+export interface WaitOptions {
+  stream?: Stream;
+  from?: number;
+}
+
 export interface NsProcess {
   readonly child: ChildProcess;
   /** What it has written so far. */
@@ -43,10 +50,13 @@ export interface NsProcess {
   /** Settles when the process has exited and its output is read; never rejects. */
   readonly exited: Promise<RunResult>;
   /**
-   * The match of `pattern` against the complete lines written to `stream` so far or later; rejects when
-   * the process exits first or after `ms`, with the tail of its output in the message.
+   * The match of `pattern` against the complete lines written to `stream` (default stdout) so far or
+   * later, from character `from` on (default 0: a `mark()` taken before an action, to see only what
+   * followed it); rejects when the process exits first or after `ms`, with the tail of its output.
    */
-  waitFor(pattern: RegExp, ms: number, stream?: 'stdout' | 'stderr'): Promise<RegExpMatchArray>;
+  waitFor(pattern: RegExp, ms: number, opts?: WaitOptions): Promise<RegExpMatchArray>;
+  /** How much it has written to `stream` so far: a `from` for `waitFor`. */
+  mark(stream?: Stream): number;
   /** SIGTERM, SIGKILL after `graceMs`; settles when it has exited. */
   stop(graceMs?: number): Promise<RunResult>;
 }
@@ -349,7 +359,10 @@ function start(cmd: string, args: readonly string[], opts: ExecOptions = {}): Ns
       return text.stderr;
     },
     exited,
-    waitFor(pattern, ms, stream = 'stdout') {
+    mark(stream = 'stdout') {
+      return text[stream].length;
+    },
+    waitFor(pattern, ms, { stream = 'stdout', from = 0 } = {}) {
       return new Promise((resolve, reject) => {
         const done = (f: () => void) => {
           clearTimeout(timer);
@@ -358,7 +371,7 @@ function start(cmd: string, args: readonly string[], opts: ExecOptions = {}): Ns
         };
         const look = () => {
           const s = text[stream];
-          const m = s.slice(0, s.lastIndexOf('\n') + 1).match(pattern);
+          const m = s.slice(from, s.lastIndexOf('\n') + 1).match(pattern);
           if (m) done(() => resolve(m));
           else if (ended)
             done(() => reject(new Error(`${cmd} exited before ${pattern} appeared${tail(text)}`)));

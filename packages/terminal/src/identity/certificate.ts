@@ -5,6 +5,7 @@ import {
   randomSerial,
   signCertificate,
   signCertificationRequest,
+  uriSans,
   validityWindow,
   type AltName,
 } from '@tsunagu/server/ca';
@@ -114,15 +115,11 @@ export function createCertificateRequest(
   return pem;
 }
 
+export { uriSans };
+
 /** Whether a certificate is self-signed (issuer = subject and its own key verifies it). */
 export function isSelfSigned(cert: X509Certificate): boolean {
   return cert.issuer === cert.subject && cert.verify(cert.publicKey);
-}
-
-/** The URI subject alternative names of a certificate. */
-export function uriSans(cert: X509Certificate): string[] {
-  const san = cert.subjectAltName ?? '';
-  return [...san.matchAll(/(?:^|, )URI:([^,]+)/g)].map((m) => m[1]!);
 }
 
 /**

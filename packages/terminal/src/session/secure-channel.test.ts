@@ -54,6 +54,10 @@ test('alice opens a secure channel to bob: both verified, same code, identities 
   assert.equal(inc.channel!.peerFingerprint, devices[0]!.fingerprint);
   assert.equal(out.verificationCode, inc.verificationCode);
   assert.match(out.verificationCode!, /^\d{3} \d{3}$/);
+  // Route-Security: alice's address, then the server's, vouched for on every hop; the same on both ends.
+  const path = { hops: ['127.0.0.1', '127.0.0.1'], secure: true };
+  assert.deepEqual(out.path, path);
+  assert.deepEqual(inc.path, path);
 
   // Data flows directly between the two terminals.
   const got = new Promise<string>((r) => inc.channel!.stream.once('data', (d: Buffer) => r(d.toString())));
@@ -97,6 +101,7 @@ test('closed before the answer: it stays ended, whatever the call does next', as
           settle.resolve({
             answer: '',
             callee: { user: 'bob', domain: t.domain, aor: `sip:bob@${t.domain}` },
+            path: { hops: ['127.0.0.1', '127.0.0.1'], secure: true },
           });
       },
     });

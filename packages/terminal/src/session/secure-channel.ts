@@ -1,12 +1,18 @@
 import { EventEmitter } from 'node:events';
-import type { ChannelPhase } from '@tsunagu/protocol';
+import type { ChannelPhase, PathVerdict } from '@tsunagu/protocol';
 import {
   answerChannelOffer,
   createChannelOffer,
   type Channel,
   type ChannelSetupOptions,
 } from '../channel/index.js';
-import type { AssertedIdentity, IncomingCall, OutgoingCall, Signalling } from '../sip/index.js';
+import {
+  CallError,
+  type AssertedIdentity,
+  type IncomingCall,
+  type OutgoingCall,
+  type Signalling,
+} from '../sip/index.js';
 
 /**
  * A secure channel as a person sees it: the seed's steps 7–13 in one object. The INVITE carries my
@@ -34,6 +40,11 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #channel: Channel | undefined;
   /** Abandons the channel setup in progress (listening, connecting). */
   #cancelSetup: (() => void) | undefined;
+  /**
+   * The signalling path (Route-Security) and whether every hop was secure: from the INVITE on the
+   * callee's side, from the answer or the refusal on the caller's. Set before the phase it explains.
+   */
+  path: PathVerdict | undefined;
 
   private constructor(
     readonly direction: 'outgoing' | 'incoming',
@@ -85,12 +96,14 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
         offer.cancel();
         // A call we hung up ourselves (close()) is already 'ended'.
         if (sc.#over) return;
+        if (err instanceof CallError && err.path) sc.path = err.path;
         const code = (err as { code?: string }).code;
         sc.#set(code === 'declined' ? 'declined' : 'failed', (err as Error).message);
         return;
       }
       if (sc.#over) return offer.cancel();
       sc.peer = accepted.callee;
+      sc.path = accepted.path;
       sc.#set('connecting');
       sc.#attach(await offer.establish());
     })().catch((err: Error) => sc.#fail(err));
@@ -100,6 +113,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   /** Accepts an incoming call: answers its offer and opens the channel. */
   static accept(call: IncomingCall, setup: ChannelSetup): SecureChannel {
     const sc = new SecureChannel('incoming', call.caller, () => call.hangUp(), 'connecting');
+    sc.path = call.path;
     call.on('ended', (e) => sc.#end(e.by === 'remote' ? 'ended by the peer' : 'ended'));
     void (async () => {
       let established: Promise<Channel> | undefined;

@@ -1,4 +1,3 @@
-import type { X509Certificate } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -442,11 +441,7 @@ export function parseListen(text: string): { host?: string; port: number } {
   return host ? { host, port } : { port };
 }
 
-/** The DNS names a certificate can be reached and verified by (wildcards left out: no URL names them). */
-export function dnsNames(cert: X509Certificate): string[] {
-  const san = cert.subjectAltName ?? '';
-  return [...san.matchAll(/(?:^|, )DNS:([A-Za-z0-9.-]+)(?=,|$)/g)].map((m) => m[1]!.toLowerCase());
-}
+export { dnsNames } from '@tsunagu/server/ca';
 
 /**
  * Refuses a device whose certificate is not from the deployment CA: outside hosts trust only the CA,

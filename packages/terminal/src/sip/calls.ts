@@ -1,7 +1,10 @@
 import { EventEmitter } from 'node:events';
+import { ROUTE_SECURITY, checkCallerPath, type PathVerdict } from '@tsunagu/protocol';
 import { SessionState } from 'sip.js';
 import type { Core, Invitation, Inviter, Session, SessionDescriptionHandler } from 'sip.js';
 import { parseAssertedIdentity, type AssertedIdentity } from './identity.js';
+import { ROUTE_NOT_SECURE, refusedPath, routeSecurityHeaders } from './route-security.js';
+import { warningText } from './warning.js';
 
 /**
  * Calls: an INVITE carrying the channel offer and a 2xx carrying the answer (DESIGN.md "The channel
@@ -45,18 +48,26 @@ export type CallErrorCode =
   /** The caller cancelled before an answer. */
   | 'canceled'
   /** The callee declined (486 Busy Here, 600 Busy Everywhere, 603 Decline). */
-  | 'declined';
+  | 'declined'
+  /**
+   * A hop of the signalling path was not secure (Route-Security): the answer's path did not begin with
+   * us and our server (we hung up), or the callee refused with 606 Route Not Secure.
+   */
+  | 'path-not-secure';
 
 export class CallError extends Error {
   override readonly name = 'CallError';
+  /** The signalling path, when the answer or refusal carried one (always for `path-not-secure`). */
+  readonly path: PathVerdict | undefined;
   constructor(
     readonly code: CallErrorCode,
     message: string,
     /** The SIP status that caused it, if one did. */
     readonly status?: number,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; path?: PathVerdict },
   ) {
     super(message, options);
+    this.path = options?.path;
   }
 }
 
@@ -65,6 +76,16 @@ export interface CallAccepted {
   answer: string;
   /** Who answered, as asserted by the server (P-Asserted-Identity of the 2xx). */
   callee: AssertedIdentity;
+  /** The signalling path the 2xx carried back (Route-Security), secure from end to end. */
+  path: PathVerdict;
+}
+
+/** The two ends of the path as the caller knows them (see checkCallerPath). */
+export interface CallerRoute {
+  /** The address the caller put in its INVITE's Route-Security. */
+  own: string;
+  /** The remote address of the caller's signalling connection: its server. */
+  server: string;
 }
 
 export interface CallDeclined {
@@ -199,16 +220,20 @@ export class OutgoingCall extends EventEmitter<OutgoingCallEvents> {
   #remoteHangup = false;
   #cancelled = false;
 
+  readonly #route: CallerRoute;
+
   /** @internal Created by Signalling.invite. */
   constructor(
     inviter: Inviter,
     sdh: NegotiatorSdh,
     /** `sip:bob@example.org` */
     readonly target: string,
+    route: CallerRoute,
   ) {
     super();
     this.#inviter = inviter;
     this.#sdh = sdh;
+    this.#route = route;
     this.answered = quiet(
       new Promise<CallAccepted>((resolve, reject) => (this.#settle = { resolve, reject })),
     );
@@ -301,29 +326,45 @@ export class OutgoingCall extends EventEmitter<OutgoingCallEvents> {
   }
 
   #onAccept(m: Core.IncomingResponseMessage): void {
+    // sip.js has given the answer to the negotiator already; the path is judged first all the same, since
+    // an answer that came over an insecure hop may have been made by anyone.
+    const path = checkCallerPath(m.getHeaders(ROUTE_SECURITY), this.#route);
+    const insecure = path.secure
+      ? undefined
+      : new CallError(
+          'path-not-secure',
+          `the path to ${this.target} is not secure end to end: ${path.reason}; hung up`,
+          m.statusCode,
+          { path },
+        );
     if (this.#inviter.state !== SessionState.Established) {
       // sip.js already sent ACK and BYE: the answer was not acceptable.
       const cause = this.#sdh.error;
       this.#fail(
-        new CallError(
-          'negotiation-failed',
-          `the answer was not accepted${cause ? `: ${cause.message}` : ''}`,
-          m.statusCode,
-          { cause },
-        ),
+        insecure ??
+          new CallError(
+            'negotiation-failed',
+            `the answer was not accepted${cause ? `: ${cause.message}` : ''}`,
+            m.statusCode,
+            { cause },
+          ),
       );
+      return;
+    }
+    if (insecure) {
+      this.#hangUpAndFail(insecure);
       return;
     }
     const callee = parseAssertedIdentity(m.getHeaders('P-Asserted-Identity'));
     if (!callee) {
-      this.#localHangup = true;
-      void this.#inviter.bye().catch(() => undefined);
-      this.#fail(new CallError('identity-missing', 'the answer carried no asserted identity; hung up'));
+      this.#hangUpAndFail(
+        new CallError('identity-missing', 'the answer carried no asserted identity; hung up'),
+      );
       return;
     }
     this.#state = 'established';
     this.#settled = true;
-    const accepted: CallAccepted = { answer: m.body, callee };
+    const accepted: CallAccepted = { answer: m.body, callee, path };
     this.#settle.resolve(accepted);
     this.emit('accepted', accepted);
   }
@@ -332,6 +373,18 @@ export class OutgoingCall extends EventEmitter<OutgoingCallEvents> {
     const status = m.statusCode ?? 500;
     const reason = m.reasonPhrase ?? '';
     if (this.#cancelled && status === 487) return; // reported as 'ended' on termination
+    if (status === ROUTE_NOT_SECURE.status && reason === ROUTE_NOT_SECURE.reason) {
+      const path = refusedPath(m.getHeaders(ROUTE_SECURITY), warningText(m.getHeader('Warning')));
+      this.#fail(
+        new CallError(
+          'path-not-secure',
+          `${this.target} refused the call: the path is not secure end to end (${path.reason})`,
+          status,
+          { path },
+        ),
+      );
+      return;
+    }
     if (status === 486 || status === 600 || status === 603) {
       if (this.#settled) return;
       this.#settled = true;
@@ -341,6 +394,13 @@ export class OutgoingCall extends EventEmitter<OutgoingCallEvents> {
       return;
     }
     this.#fail(statusError(status, reason, this.target));
+  }
+
+  /** Ends an answered call we cannot keep (BYE), and fails it. */
+  #hangUpAndFail(error: CallError): void {
+    this.#localHangup = true;
+    void this.#inviter.bye().catch(() => undefined);
+    this.#fail(error);
   }
 
   #fail(error: CallError): void {
@@ -406,6 +466,8 @@ export interface IncomingCallEvents {
 export class IncomingCall extends EventEmitter<IncomingCallEvents> {
   readonly #invitation: Invitation;
   readonly #registry: SdhRegistry;
+  /** The request's Route-Security values, copied into every answer (the 200 and a refusal). */
+  readonly #pathHeaders: string[];
   #state: 'ringing' | 'accepting' | 'established' | 'ended' = 'ringing';
   #ended = false;
   #remoteHangup = false;
@@ -423,10 +485,13 @@ export class IncomingCall extends EventEmitter<IncomingCallEvents> {
     readonly caller: AssertedIdentity,
     /** The offer SDP from the INVITE. */
     readonly offer: string,
+    /** The signalling path the INVITE took (Route-Security), checked by Signalling: secure. */
+    readonly path: PathVerdict,
   ) {
     super();
     this.#invitation = invitation;
     this.#registry = registry;
+    this.#pathHeaders = routeSecurityHeaders(invitation.request.getHeaders(ROUTE_SECURITY));
     invitation.delegate = {
       onBye: (bye) => {
         this.#remoteHangup = true;
@@ -470,7 +535,9 @@ export class IncomingCall extends EventEmitter<IncomingCallEvents> {
     } catch (err) {
       if (this.#invitation.state === SessionState.Initial) {
         this.#failedNegotiation = true;
-        void this.#invitation.reject({ statusCode: 488 }).catch(() => undefined);
+        void this.#invitation
+          .reject({ statusCode: 488, extraHeaders: this.#pathHeaders })
+          .catch(() => undefined);
       }
       throw new CallError(
         'negotiation-failed',
@@ -486,7 +553,7 @@ export class IncomingCall extends EventEmitter<IncomingCallEvents> {
     }
     this.#registry.set(this.#invitation, new NegotiatorSdh(undefined, { acceptOffer: async () => sdp }));
     try {
-      await this.#invitation.accept();
+      await this.#invitation.accept({ extraHeaders: this.#pathHeaders });
     } catch (err) {
       throw new CallError('not-connected', `could not accept: ${(err as Error).message}`, undefined, {
         cause: err,
@@ -500,7 +567,9 @@ export class IncomingCall extends EventEmitter<IncomingCallEvents> {
   decline(status: 486 | 603 = 603): void {
     if (this.#state !== 'ringing') return;
     this.#declined = true;
-    void this.#invitation.reject({ statusCode: status }).catch(() => undefined);
+    void this.#invitation
+      .reject({ statusCode: status, extraHeaders: this.#pathHeaders })
+      .catch(() => undefined);
   }
 
   /** Ends an established call with BYE (or declines one still ringing). Resolves when it has ended. */

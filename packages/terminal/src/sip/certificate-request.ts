@@ -1,5 +1,6 @@
 import { CERTIFICATE_EVENT, CHAIN_TYPE, PKCS10_TYPE } from '@tsunagu/protocol';
 import type { URI, UserAgent } from 'sip.js';
+import { warningText } from './warning.js';
 
 /**
  * Asks the deployment CA for a certificate through the signalling connection: a PUBLISH (RFC 3903) of
@@ -64,9 +65,7 @@ export function requestCertificate(
         const m = res.message;
         const status = m.statusCode ?? 500;
         // The server explains a refusal in a Warning (RFC 3261 §20.43: 399 host "text").
-        const warning = /^\s*\d{3}\s+\S+\s+"(.*)"\s*$/
-          .exec(m.getHeader('Warning') ?? '')?.[1]
-          ?.replace(/\\(.)/g, '$1'); // quoted-pairs
+        const warning = warningText(m.getHeader('Warning'));
         const retry = Number(m.getHeader('Retry-After')?.split(/[;\s(]/)[0]);
         reject(
           new CertificateRequestError(

@@ -3,6 +3,7 @@ export {
   Signalling,
   SignallingError,
   backoffDelay,
+  type InsecureCall,
   type SignallingErrorCode,
   type SignallingEvents,
   type SignallingLogger,
@@ -18,6 +19,7 @@ export {
   type CallDeclined,
   type CallEnded,
   type CallErrorCode,
+  type CallerRoute,
   type IncomingCallEvents,
   type Negotiator,
   type OfferProvider,
@@ -27,6 +29,7 @@ export { parseContactDocument, type ContactDocument, type Contact, type ContactD
 export { CertificateRequestError } from './certificate-request.js';
 export { KeysError, parseKeys } from './keys.js';
 export { parseAssertedIdentity, type AssertedIdentity } from './identity.js';
+export { ROUTE_NOT_SECURE, calleePath, offerAddresses, refusedPath } from './route-security.js';
 export {
   Rfc8760Digest,
   digestResponse,

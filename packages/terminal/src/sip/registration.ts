@@ -1,4 +1,5 @@
 import type { Core, URI, UserAgent } from 'sip.js';
+import { viaReceived } from './route-security.js';
 
 /**
  * REGISTER on one RFC 5626 flow (one TLS connection), with refreshes before expiry.
@@ -18,6 +19,11 @@ export interface RegistrationInfo {
   expires: number;
   /** Flow-Timer from the registrar (RFC 5626 §5.4), if any. */
   flowTimer: number | undefined;
+  /**
+   * The address the registrar saw this flow come from (`received` of the top Via, canonical), if it
+   * said: what this device names itself by in Route-Security.
+   */
+  received: string | undefined;
 }
 
 export interface RegistrationFailure {
@@ -190,7 +196,11 @@ export class FlowRegistration {
       const expires = Number(c.getParam('expires') ?? m.getHeader('Expires'));
       if (!Number.isFinite(expires) || expires <= 0) return undefined;
       const flowTimer = Number(m.getHeader('Flow-Timer'));
-      return { expires, flowTimer: Number.isFinite(flowTimer) && flowTimer > 0 ? flowTimer : undefined };
+      return {
+        expires,
+        flowTimer: Number.isFinite(flowTimer) && flowTimer > 0 ? flowTimer : undefined,
+        received: viaReceived(m.getHeader('Via')),
+      };
     }
     return undefined;
   }

@@ -7,17 +7,27 @@ import type { Invitation, LogLevel } from 'sip.js';
 import type { DeviceCredentials } from '../enroll/credentials.js';
 import { splitHostPort } from '../enroll/https.js';
 import { CallError, IncomingCall, NegotiatorSdh, OutgoingCall, SdhRegistry, SDP } from './calls.js';
-import type { OfferProvider } from './calls.js';
+import type { CallerRoute, OfferProvider } from './calls.js';
 import { CertificateRequestError, requestCertificate } from './certificate-request.js';
 import { ContactSubscription, type Contact } from './contacts.js';
-import type { KeysView } from '@tsunagu/protocol';
+import {
+  ROUTE_SECURITY,
+  canonicalIp,
+  formatRouteSecurity,
+  parseChannelSdp,
+  type ChannelDescription,
+  type KeysView,
+  type PathVerdict,
+} from '@tsunagu/protocol';
 import { fetchKeys, KeysError } from './keys.js';
 import { useRfc8760Digest } from './digest.js';
-import { parseAssertedIdentity } from './identity.js';
+import { parseAssertedIdentity, type AssertedIdentity } from './identity.js';
 import { addressesOf, AddressWatcher, type NetworkInterfacesFn } from './network.js';
 import { ServerCertificateError } from './pinned-tls.js';
 import { FlowRegistration, type RegistrationFailure, type RegistrationInfo } from './registration.js';
+import { calleePath, ROUTE_NOT_SECURE, routeSecurityHeaders } from './route-security.js';
 import { TlsTransport, type KeepAliveOptions, type TlsTransportOptions } from './transport.js';
+import { warningHeader } from './warning.js';
 
 /**
  * The terminal's signalling: one sip.js UserAgent over one pinned TLS connection to the server, kept
@@ -106,8 +116,23 @@ export interface SignallingEvents {
   contacts: [readonly Contact[]];
   /** An INVITE to us. If nobody listens, it is answered 480. */
   incoming: [IncomingCall];
+  /**
+   * An INVITE whose signalling path was not secure end to end (Route-Security): already refused with
+   * `606 Route Not Secure`; reported so that the person sees who tried and why it was refused.
+   */
+  insecure: [InsecureCall];
   /** The CA's revocation list changed: fingerprints (`AB:CD:…`) of revoked, unexpired certificates. */
   revoked: [readonly string[]];
+}
+
+/** An INVITE refused because its signalling path was not secure end to end. */
+export interface InsecureCall {
+  /** The Call-ID, for logs. */
+  id: string;
+  /** The caller, as our server asserted it. */
+  caller: AssertedIdentity;
+  /** The path the request carried, and why it is not secure. */
+  path: PathVerdict;
 }
 
 const USER = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -130,6 +155,8 @@ interface Flow {
   contacts: ContactSubscription | undefined;
   contactsRetry: NodeJS.Timeout | undefined;
   registered: boolean;
+  /** The address the registrar saw this flow come from (top Via `received` of its 2xx). */
+  received: string | undefined;
 }
 
 export class Signalling extends EventEmitter<SignallingEvents> {
@@ -297,18 +324,39 @@ export class Signalling extends EventEmitter<SignallingEvents> {
   invite(target: string, offer: OfferProvider): OutgoingCall {
     const uri = this.#targetUri(target);
     const aor = `sip:${uri.user}@${uri.host}`;
-    const inviter = new Inviter(this.#ua, uri, { extraHeaders: [`Accept: ${SDP}`] });
+    const route = this.#route();
+    const inviter = new Inviter(this.#ua, uri, {
+      extraHeaders: [
+        `Accept: ${SDP}`,
+        // The seed's Route-Security: the path begins here (docs/protocol.md "Route-Security").
+        ...(route ? [`${ROUTE_SECURITY}: ${formatRouteSecurity(route.own)}`] : []),
+      ],
+    });
     const sdh = new NegotiatorSdh(offer, undefined);
     this.#sdh.set(inviter, sdh);
-    const call = new OutgoingCall(inviter, sdh, aor);
-    if (this.#status.state !== 'registered') {
-      call.failBeforeStart(
-        new CallError('not-connected', `signalling is ${this.#status.state}, not registered`),
-      );
+    const call = new OutgoingCall(inviter, sdh, aor, route ?? { own: '', server: '' });
+    if (this.#status.state !== 'registered' || !route) {
+      const why =
+        this.#status.state === 'registered'
+          ? 'the signalling connection is down'
+          : `signalling is ${this.#status.state}, not registered`;
+      call.failBeforeStart(new CallError('not-connected', why));
       return call;
     }
     call.start();
     return call;
+  }
+
+  /**
+   * Both ends of our leg of a call's path: the address we name ourselves by (the one our server
+   * observed for this flow, else our socket's local address) and our server's (the socket's remote
+   * address). Undefined while not connected.
+   */
+  #route(): CallerRoute | undefined {
+    const socket = this.#transport.socket;
+    const own = this.#flow?.received ?? canonicalIp(socket?.localAddress ?? '');
+    const server = canonicalIp(socket?.remoteAddress ?? '');
+    return own && server ? { own, server } : undefined;
   }
 
   #targetUri(target: string): URI {
@@ -359,6 +407,7 @@ export class Signalling extends EventEmitter<SignallingEvents> {
       contacts: undefined,
       contactsRetry: undefined,
       registered: false,
+      received: undefined,
     };
     this.#log?.debug(`connected to ${this.#o.server.host}:${this.#o.server.port}; registering`);
     registration.register();
@@ -367,6 +416,7 @@ export class Signalling extends EventEmitter<SignallingEvents> {
   #registered(info: RegistrationInfo): void {
     const flow = this.#flow!;
     flow.registered = true;
+    flow.received = info.received ?? flow.received;
     this.#attempt = 0;
     if (info.flowTimer) this.#transport.setFlowTimer(info.flowTimer);
     if (this.#status.state !== 'registered' || this.#status.expires !== info.expires) {
@@ -550,25 +600,53 @@ export class Signalling extends EventEmitter<SignallingEvents> {
 
   #onInvite(invitation: Invitation): void {
     const request = invitation.request;
+    // Every answer carries the request's path back (Route-Security), refusals included.
+    const values = request.getHeaders(ROUTE_SECURITY);
+    const refuse = (statusCode: number, reasonPhrase?: string, warning?: string) =>
+      void invitation
+        .reject({
+          statusCode,
+          ...(reasonPhrase ? { reasonPhrase } : {}),
+          extraHeaders: [...routeSecurityHeaders(values), ...(warning ? [warningHeader(warning)] : [])],
+        })
+        .catch(() => {});
     const caller = parseAssertedIdentity(request.getHeaders('P-Asserted-Identity'));
     if (!caller) {
       // Our server asserts every caller; without it we cannot say who calls.
       this.#log?.warn('INVITE without P-Asserted-Identity refused');
-      void invitation
-        .reject({ statusCode: 403, reasonPhrase: 'Caller Identity Not Asserted' })
-        .catch(() => {});
+      refuse(403, 'Caller Identity Not Asserted');
       return;
     }
     const type = (request.getHeader('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== SDP || !request.body) {
-      void invitation.reject({ statusCode: 488, reasonPhrase: 'Offer Required' }).catch(() => {});
+      refuse(488, 'Offer Required');
+      return;
+    }
+    // The offer names the caller's addresses, which the path must begin at: one we cannot read is
+    // refused at once (the negotiator would refuse it anyway).
+    let offer: ChannelDescription;
+    try {
+      offer = parseChannelSdp(request.body, 'offer');
+    } catch (err) {
+      this.#log?.warn(`INVITE with an unreadable channel offer refused: ${(err as Error).message}`);
+      refuse(488, 'Not Acceptable Here', `not a channel offer: ${(err as Error).message}`);
+      return;
+    }
+    const path = calleePath(values, this.#transport.socket?.remoteAddress, offer);
+    if (!path.secure) {
+      this.#log?.warn(
+        `INVITE from ${caller.aor} refused: the path is not secure end to end (${path.reason}; ` +
+          `Route-Security: ${values.join(', ') || 'none'})`,
+      );
+      refuse(ROUTE_NOT_SECURE.status, ROUTE_NOT_SECURE.reason, path.reason);
+      this.emit('insecure', { id: request.callId, caller, path });
       return;
     }
     if (this.listenerCount('incoming') === 0) {
-      void invitation.reject({ statusCode: 480 }).catch(() => {});
+      refuse(480);
       return;
     }
-    this.emit('incoming', new IncomingCall(invitation, this.#sdh, caller, request.body));
+    this.emit('incoming', new IncomingCall(invitation, this.#sdh, caller, request.body, path));
   }
 
   #sipLog(level: LogLevel, category: string, content: string): void {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
+import { formatChannelSdp, hostCandidates, newChannelSessionId } from '@tsunagu/protocol';
 import type { TestServer } from '@tsunagu/server/testing';
 import type { Negotiator } from './calls.js';
 import { certificateFingerprint } from './pinned-tls.js';
@@ -51,11 +52,23 @@ export function waitFor<A extends unknown[]>(
   });
 }
 
-/** A negotiator whose offers and answers are recognisable SDP-shaped text, recording what it got. */
+/**
+ * A negotiator whose offers and answers are well-formed channel descriptions (the callee reads the
+ * caller's addresses from the offer) recognisable by their origin user name, recording what it got.
+ * Nobody listens on the port they name.
+ */
 export function dummyNegotiator(name: string): Negotiator & { offers: string[]; answers: string[] } {
-  const sdp = (kind: string) =>
-    `v=0\r\no=${name} 1 1 IN IP4 127.0.0.1\r\ns=${kind}\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n` +
-    `m=application 9 TCP/TLS tsunagu\r\na=setup:${kind === 'offer' ? 'actpass' : 'active'}\r\n`;
+  const sdp = (kind: 'offer' | 'answer') =>
+    formatChannelSdp({
+      setup: kind === 'offer' ? 'actpass' : 'active',
+      fingerprints: [{ algorithm: 'sha-256', value: Array(32).fill('AB').join(':') }],
+      candidates: hostCandidates(
+        [{ address: '127.0.0.1', port: 9 }],
+        kind === 'offer' ? 'passive' : 'active',
+      ),
+      session: newChannelSessionId(),
+      origin: { username: name },
+    });
   const self = {
     offers: [] as string[],
     answers: [] as string[],

@@ -76,3 +76,48 @@ describe('channel panel', () => {
     expect(bridge.callsOf('channel.close')).toEqual([{ channelId: 'c1' }]);
   });
 });
+
+describe('channel path (Route-Security)', () => {
+  it('shows a secure path hop by hop', async () => {
+    await withChannel(
+      channel({
+        phase: 'secure',
+        verificationCode: '042 917',
+        path: { hops: ['2001:db8::10', '2001:db8::5060'], secure: true },
+      }),
+    );
+    const path = screen.getByTestId('channel-path');
+    expect(path.getAttribute('data-secure')).toBe('true');
+    expect(path.textContent).toBe('Path: 2001:db8::10 → 2001:db8::5060 (secure)');
+  });
+
+  it('says clearly when the path is not secure end to end, and why', async () => {
+    const reason = 'the path does not begin at the caller: a hop was not secure';
+    await withChannel(
+      channel({
+        phase: 'failed',
+        reason: `the path is not secure end to end: ${reason}`,
+        path: { hops: ['2001:db8::5060'], secure: false, reason },
+      }),
+    );
+    const path = screen.getByTestId('channel-path');
+    expect(path.getAttribute('data-secure')).toBe('false');
+    expect(path.textContent).toBe(`Path: 2001:db8::5060 — not secure end to end: ${reason}`);
+    expect(screen.getByTestId('channel-state').textContent).toContain('not secure end to end');
+    expect(screen.queryByTestId('drop-zone')).toBeNull();
+  });
+
+  it('an answer that carried no path at all', async () => {
+    await withChannel(
+      channel({ phase: 'failed', path: { hops: [], secure: false, reason: 'the answer carried no path' } }),
+    );
+    expect(screen.getByTestId('channel-path').textContent).toBe(
+      'Path: not secure end to end: the answer carried no path',
+    );
+  });
+
+  it('shows nothing while the path is not known yet', async () => {
+    await withChannel(channel({ phase: 'ringing' }));
+    expect(screen.queryByTestId('channel-path')).toBeNull();
+  });
+});

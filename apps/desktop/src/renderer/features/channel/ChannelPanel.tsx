@@ -1,4 +1,4 @@
-import type { ChannelView } from '@tsunagu/protocol';
+import { describePath, type ChannelView, type PathVerdict } from '@tsunagu/protocol';
 import { useAppState, useAppStore, useBridge } from '../../app/context';
 import { EmptyState, ErrorMessage } from '../../components/Notice';
 import { useAction } from '../../components/useAction';
@@ -20,8 +20,9 @@ import { TransferSection } from '../transfers/TransferSection';
  *
  * Test hooks: `data-testid="channel-state"` (e.g. "Secure — verified", "Declined by bob",
  * "Failed: bob is offline"), `data-testid="verification-code"` ("123 456"), `data-testid="channel-peer"`
- * (the asserted identity, `sip:bob@example.org`); buttons "Close channel", "Cancel", "Open a secure
- * channel" / "Try again".
+ * (the asserted identity, `sip:bob@example.org`), `data-testid="channel-path"` with `data-secure`
+ * ("true" / "false": the signalling path, hop by hop, from the Route-Security header); buttons "Close
+ * channel", "Cancel", "Open a secure channel" / "Try again".
  */
 export function ChannelPanel() {
   const peer = useAppState(selectSelected);
@@ -73,6 +74,8 @@ function PeerChannel({ peer }: { peer: string }) {
         </p>
       </header>
 
+      {channel?.path ? <ChannelPath path={channel.path} /> : null}
+
       {channel?.phase === 'secure' ? (
         <SecureDetails
           channel={channel}
@@ -101,6 +104,32 @@ function PeerChannel({ peer }: { peer: string }) {
 
       {channel ? <TransferSection peer={peer} channel={channel} name={name} /> : null}
     </section>
+  );
+}
+
+/**
+ * The path the channel's signalling took (caller first, then each server): one compact line, and when a
+ * hop was not secure, why, in words.
+ */
+export function ChannelPath({ path }: { path: PathVerdict }) {
+  return (
+    <p
+      className={`channel-path ${path.secure ? 'path-secure' : 'path-insecure'}`}
+      data-testid="channel-path"
+      data-secure={String(path.secure)}
+    >
+      <span className="muted">Path: </span>
+      {path.secure ? (
+        <code>{describePath(path)}</code>
+      ) : (
+        <>
+          {path.hops.length > 0 ? <code>{path.hops.join(' → ')}</code> : null}
+          {path.hops.length > 0 ? ' — ' : null}
+          <strong>not secure end to end</strong>
+          {path.reason ? `: ${path.reason}` : null}
+        </>
+      )}
+    </p>
   );
 }
 
