@@ -85,6 +85,12 @@ export function defineScenario(launcher: () => Launcher): void {
       expect(codeA?.trim()).toBe(codeB?.trim());
       await expect(alice.page.getByTestId('channel-peer')).toContainText('sip:bob@e2e.tsunagu.test');
       await expect(bob.page.getByTestId('channel-peer')).toContainText('sip:alice@e2e.tsunagu.test');
+      // Route-Security: alice, then the server; every hop vouched for, the same path on both ends.
+      for (const { page } of [alice, bob]) {
+        const path = page.getByTestId('channel-path');
+        await expect(path).toHaveAttribute('data-secure', 'true');
+        await expect(path).toHaveText(/^Path: \S+ → \S+ \(secure\)$/);
+      }
       await shot(alice.page, info, 'secure-channel');
     });
 

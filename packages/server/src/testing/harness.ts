@@ -30,7 +30,7 @@ export interface TestServer {
    * reaches on its own (an admin change reloaded, a binding gone), instead of sleeping and hoping.
    */
   until(cond: () => boolean, what: string, timeoutMs?: number): Promise<void>;
-  /** Resolves once the running server's policy lets `src` reach `dst` (user names): an admin change applied. */
+  /** Resolves once the running server knows `dst` and its policy lets `src` reach it (user names): an admin change applied. */
   reachable(src: string, dst: string): Promise<void>;
   /** Connects a client for `user` (with the user's password unless given other credentials). */
   client(user: string, o?: Partial<ClientOptions>): Promise<SipTestClient>;
@@ -99,10 +99,13 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     https: { host: '127.0.0.1', port: port(server.addresses.wss) },
     admin,
     until,
+    // Both the user list and the policy are reloaded state: a rule may allow a user the server does not know yet.
     reachable: (src, dst) =>
       until(
-        () => server.context.policy().canReach(`${src}@${domain}`, `${dst}@${domain}`),
-        `the server to allow ${src} → ${dst}`,
+        () =>
+          server.context.directory.userExists(dst) &&
+          server.context.policy().canReach(`${src}@${domain}`, `${dst}@${domain}`),
+        `the server to know ${dst} and allow ${src} → ${dst}`,
       ),
     addUser(name, password = TEST_PASSWORD(name), opts = {}) {
       admin.users.add(name, { realm, password, allowMd5: opts.allowMd5 ?? false });
