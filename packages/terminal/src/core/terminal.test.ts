@@ -71,10 +71,10 @@ test('enrolled by invite links, alice sees bob (not carol) and opens a verified 
 
 test('a long-running terminal keeps only the newest finished channels in its snapshot', async () => {
   addRule(t.admin, { domain: t.domain }, 'allow', 'kim', 'lee');
-  await t.reachable('kim', 'lee');
   const { terminal: kim } = await enrolledTerminal(t, dir, 'kim', { keepFinished: 2 });
   terminals.push(kim);
   const lee = await join_('lee');
+  await t.reachable('kim', 'lee'); // lee exists only now
   const opened: string[] = [];
   for (let i = 0; i < 4; i++) {
     const ringing = next(lee, channelPhase('ringing'));
