@@ -162,7 +162,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let connect: ConnectFn = () => Promise.reject(new Error('the server is not listening yet'));
   const peers = new PeerLinks({
     connect: (to, o) => connect(to, o),
-    connections: () => connections.values(),
     log: log.child({ module: 'federation' }),
     metrics,
     timeoutMs: transportLimits.handshakeTimeoutMs,
@@ -290,10 +289,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         {
           ...events,
           onConnection: (c) => {
-            const peer = peers.tcpPeer(c.remote.address);
-            if (!peer) return c.close('not a peer');
-            c.peer = { domain: peer.domain };
-            events.onConnection(c);
+            peers.adoptTcp(c);
+            if (!c.closed) events.onConnection(c);
           },
         },
         log.child({ module: 'tcp' }),

@@ -17,12 +17,12 @@ import { peerCertificateProblem } from './peer-certificate.js';
 export class PeerLinks {
   #peers = new Map<string, Peer>();
   readonly #opening = new Map<string, Promise<Connection>>();
+  /** The live links that proved each peer domain (usually one; two when both ends opened at once). */
+  readonly #links = new Map<string, Set<Connection>>();
 
   constructor(
     private readonly o: {
       connect: ConnectFn;
-      /** The server's live connections (inbound and outbound). */
-      connections: () => Iterable<Connection>;
       log: Logger;
       metrics: Metrics;
       timeoutMs: number;
@@ -32,12 +32,11 @@ export class PeerLinks {
   /** The configured peers changed (the admin CLI): links to a removed or changed peer close. */
   configure(peers: readonly Peer[]): void {
     const next = new Map(peers.map((p) => [p.domain, p]));
-    for (const conn of this.o.connections()) {
-      const domain = conn.peer?.domain;
-      if (domain === undefined) continue;
+    for (const [domain, links] of this.#links) {
       const before = this.#peers.get(domain);
       const after = next.get(domain);
-      if (!after || !before || !samePeer(before, after)) conn.close('federation peer removed or changed');
+      if (after && before && samePeer(before, after)) continue;
+      for (const conn of [...links]) conn.close('federation peer removed or changed');
     }
     this.#peers = next;
   }
@@ -51,7 +50,7 @@ export class PeerLinks {
     for (const peer of this.#peers.values()) {
       if (peer.transport !== 'tls') continue;
       if (peerCertificateProblem(chain, peer) === undefined) {
-        conn.peer = { domain: peer.domain };
+        this.#adopt(conn, peer.domain);
         this.o.log.info({ conn: conn.id, peer: peer.domain }, 'federation link from peer');
         return;
       }
@@ -71,12 +70,29 @@ export class PeerLinks {
     return undefined;
   }
 
+  /** A plain TCP connection the listener admitted: the insecure peer's link, or closed if none (any more). */
+  adoptTcp(conn: Connection): void {
+    const peer = this.tcpPeer(conn.remote.address);
+    if (peer) this.#adopt(conn, peer.domain);
+    else conn.close('not a peer');
+  }
+
+  #adopt(conn: Connection, domain: string): void {
+    conn.peer = { domain };
+    let links = this.#links.get(domain);
+    if (!links) this.#links.set(domain, (links = new Set()));
+    links.add(conn);
+    conn.onClose(() => {
+      links.delete(conn);
+      if (links.size === 0 && this.#links.get(domain) === links) this.#links.delete(domain);
+    });
+  }
+
   /** The live link to `domain`, opened now if there is none. Rejects with why it could not be. */
   link(domain: string): Promise<Connection> {
     const peer = this.get(domain);
     if (!peer) return Promise.reject(new Error(`${domain} is not a federation peer`));
-    for (const conn of this.o.connections())
-      if (conn.peer?.domain === peer.domain && !conn.closed) return Promise.resolve(conn);
+    for (const conn of this.#links.get(peer.domain) ?? []) if (!conn.closed) return Promise.resolve(conn);
     let opening = this.#opening.get(peer.domain);
     if (!opening) {
       opening = this.#open(peer).finally(() => this.#opening.delete(peer.domain));
@@ -95,7 +111,7 @@ export class PeerLinks {
           ...(tlsPeer ? { check: (chain: X509Certificate[]) => peerCertificateProblem(chain, peer) } : {}),
         },
       );
-      conn.peer = { domain: peer.domain };
+      this.#adopt(conn, peer.domain);
       this.o.log.info(
         { conn: conn.id, peer: peer.domain, transport: conn.transport },
         tlsPeer ? 'federation link open' : 'federation link open over plain TCP (not secure)',

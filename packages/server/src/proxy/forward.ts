@@ -90,7 +90,7 @@ export function forward(
   };
 
   if (isInvite) {
-    ctx.serverTx.respond(stx, createResponse(req, 100));
+    ctx.serverTx.trying(stx);
     ringTimer = setTimeout(() => {
       if (stx.final) return;
       finish(createResponse(req, 408, [], { reason: 'No Answer' }));

@@ -174,7 +174,8 @@ export class Router {
     const allowed = contactList || ctx.policy().canReach(identity.aor.replace(/^sips?:/i, ''), dst);
     if (!ctx.peers.get(domain) || !allowed) return this.notFound(tx);
     if (req.method === 'INVITE') {
-      ctx.serverTx.respond(tx, createResponse(req, 100));
+      // Opening the link may take a handshake: the caller hears 100 now, and a CANCEL meanwhile ends it.
+      ctx.serverTx.trying(tx);
       tx.onCancel = () => this.#reply(tx, 487);
     }
     ctx.peers.link(domain).then(

@@ -1,6 +1,7 @@
 import { randomId } from '../sip/ids.js';
 import type { Connection } from '../transport/connection.js';
 import { cseq, headerValues, type SipRequest, type SipResponse } from '../sip/message.js';
+import { createResponse } from '../sip/response.js';
 import { parseVia } from '../sip/uri.js';
 
 /**
@@ -23,6 +24,8 @@ export interface ServerTransaction {
   final: SipResponse | undefined;
   /** Set by whoever handles the request; called when a matching CANCEL arrives. */
   onCancel?: () => void;
+  /** 100 Trying was sent (once per INVITE transaction, whoever gets there first). */
+  trying?: boolean;
   /** When the sweep forgets it; an INVITE answered with a non-2xx waits this long for its ACK. */
   expiresAt: number;
 }
@@ -90,6 +93,13 @@ export class ServerTransactions {
     tx.final = res;
     if (tx.request.method === 'INVITE' && res.status >= 300) tx.expiresAt = this.now() + TIMER_B_MS;
     else this.#map.delete(tx.key);
+  }
+
+  /** Sends 100 Trying for an INVITE (RFC 3261 §16.2), once however many steps of its handling ask. */
+  trying(tx: ServerTransaction): void {
+    if (tx.trying || tx.final) return;
+    tx.trying = true;
+    tx.conn.send(createResponse(tx.request, 100));
   }
 
   delete(key: string): void {

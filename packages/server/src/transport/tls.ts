@@ -186,8 +186,17 @@ class Streams {
     return conn;
   }
 
-  closeAll(): void {
-    for (const c of [...this.live]) c.close('server shutting down');
+  /** Binds `server`; closing it also closes every connection it (or an outbound connect) made. */
+  async listen(server: net.Server, host: string, port: number): Promise<TlsListener> {
+    const address = await bind(server, host, port);
+    return {
+      address,
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          for (const c of [...this.live]) c.close('server shutting down');
+        }),
+    };
   }
 }
 
@@ -222,17 +231,8 @@ export async function listenTls(
     events.onConnection?.(conn);
   });
 
-  const address = await bind(server, host, port);
   const connect: ConnectFn = (to, o) => connectStream(streams, creds, limits, events, to, o);
-  return {
-    address,
-    connect,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        streams.closeAll();
-      }),
-  };
+  return { ...(await streams.listen(server, host, port)), connect };
 }
 
 /**
@@ -260,15 +260,7 @@ export async function listenTcp(
     events.onConnection?.(streams.serve(socket, 'TCP'));
   });
   server.maxConnections = limits.maxConnections;
-  const address = await bind(server, host, port);
-  return {
-    address,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        streams.closeAll();
-      }),
-  };
+  return streams.listen(server, host, port);
 }
 
 /** Where and how to open an outbound link to a peer server. */
