@@ -1,7 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fingerprint } from '../ca/ca.js';
-import { headerValues } from '../sip/message.js';
+import { headerValues, type SipRequest } from '../sip/message.js';
+import { screenPeerNotify } from './relay.js';
 import { readFileSync } from 'node:fs';
 import { dataPaths } from '../config/index.js';
 import { SipTestClient, startTestServer, type TestServer } from '../testing/index.js';
@@ -338,4 +339,32 @@ test('a peer domain’s contacts are listed where both policies allow, and its C
   assert.equal(fingerprint(view.ca!), fingerprint(b.ca), 'B’s CA, as configured at A');
   alice.close();
   bob.close();
+});
+
+test('a peer’s contact list is screened for the user it goes to, whatever its To says', async () => {
+  await a.until(
+    () => !a.server.context.policy().canReach('mallory@a.example', 'bob@b.example'),
+    'A to hide b.example from mallory',
+  );
+  const notify = (to: string): SipRequest => ({
+    kind: 'request',
+    method: 'NOTIFY',
+    uri: 'sip:x@x.invalid',
+    headers: [
+      { name: 'To', value: `<${to}>;tag=t` },
+      { name: 'Event', value: 'tsunagu-contacts' },
+    ],
+    body: Buffer.from(JSON.stringify({ version: 1, contacts: [{ aor: 'sip:bob@b.example' }] })),
+  });
+  const listFor = (to: string, user: string) => {
+    const req = notify(to);
+    screenPeerNotify(a.server.context, req, { domain: 'b.example' }, { user, aor: `sip:${user}@a.example` });
+    return (JSON.parse(req.body.toString()) as { contacts: { aor: string }[] }).contacts.map((c) => c.aor);
+  };
+  assert.deepEqual(listFor('sip:alice@a.example', 'alice'), ['sip:bob@b.example']);
+  assert.deepEqual(
+    listFor('sip:alice@a.example', 'mallory'),
+    [],
+    'a To naming alice does not widen mallory’s list',
+  );
 });

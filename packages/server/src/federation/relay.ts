@@ -1,9 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import { CONTACTS_EVENT, KEYS_EVENT } from '@tsunagu/protocol';
-import { eventPackage, header, type SipRequest } from '../sip/message.js';
-import { aorOf, parseNameAddr } from '../sip/uri.js';
+import { eventPackage, type SipRequest } from '../sip/message.js';
 import type { ServerContext } from '../proxy/context.js';
-import type { PeerIdentity } from '../transport/connection.js';
+import type { Identity, PeerIdentity } from '../transport/connection.js';
 
 /**
  * What this server checks in a peer's NOTIFY before relaying it to one of its own users: a contact
@@ -12,7 +11,13 @@ import type { PeerIdentity } from '../transport/connection.js';
  * for that peer — that is how a terminal gets the other domain's CA through the path, vouched for by
  * its own server.
  */
-export function screenPeerNotify(ctx: ServerContext, req: SipRequest, peer: PeerIdentity): void {
+export function screenPeerNotify(
+  ctx: ServerContext,
+  req: SipRequest,
+  peer: PeerIdentity,
+  /** Our user the NOTIFY goes to, as their own connection proved it (never the peer's To). */
+  subscriber: Identity | undefined,
+): void {
   const event = eventPackage(req);
   if (event !== CONTACTS_EVENT && event !== KEYS_EVENT) return;
   let doc: Record<string, unknown>;
@@ -23,15 +28,15 @@ export function screenPeerNotify(ctx: ServerContext, req: SipRequest, peer: Peer
     return; // the terminal refuses an unreadable body itself
   }
   if (event === CONTACTS_EVENT) {
-    const subscriber =
-      aorOf(parseNameAddr(header(req, 'To') ?? '')?.uri ?? '')?.replace(/^sips?:/i, '') ?? '';
+    const src = subscriber?.aor.replace(/^sips?:/i, '');
     const policy = ctx.policy();
     const contacts = Array.isArray(doc.contacts) ? (doc.contacts as { aor?: unknown }[]) : [];
     doc.contacts = contacts.filter(
       (c) =>
         typeof c.aor === 'string' &&
         c.aor.toLowerCase().endsWith(`@${peer.domain}`) &&
-        policy.canReach(subscriber, c.aor.replace(/^sips?:/i, '')),
+        src !== undefined &&
+        policy.canReach(src, c.aor.replace(/^sips?:/i, '')),
     );
   } else if (doc.ca !== undefined) {
     const configured = ctx.peers.get(peer.domain)?.caFingerprint;

@@ -14,13 +14,12 @@ import { badRequestFor, createResponse, REASONS } from '../sip/response.js';
 import { formatVia, isSipUri, parseNameAddr, parseUri, parseVia } from '../sip/uri.js';
 import { handleRegister } from '../registrar/registrar.js';
 import { serverKey, type ServerTransaction } from '../transaction/transactions.js';
-import type { Connection } from '../transport/connection.js';
+import type { Connection, Identity } from '../transport/connection.js';
 import type { Presence } from '../presence/presence.js';
 import type { Issuance } from '../issuance/publish.js';
 import { localAor, type ServerContext } from './context.js';
 import { FLOW_PARAM, forward, forwardStateless } from './forward.js';
 import { fromMatches, peerIdentity, requestIdentity } from './identity.js';
-import type { Identity } from '../transport/connection.js';
 import { screenPeerNotify } from '../federation/relay.js';
 
 export const ALLOWED_METHODS =
@@ -207,7 +206,7 @@ export class Router {
     if (!target) return this.#reply(tx, target === null ? 403 : 430);
     const who = conn.peer ? peerIdentity(this.ctx, req, conn.peer) : undefined;
     if (who && 'response' in who) return this.ctx.serverTx.respond(tx, who.response);
-    if (conn.peer && req.method === 'NOTIFY') screenPeerNotify(this.ctx, req, conn.peer);
+    if (conn.peer && req.method === 'NOTIFY') screenPeerNotify(this.ctx, req, conn.peer, target.identity);
     if (conn.identity && !fromMatches(req, conn.identity)) {
       return this.#reply(tx, 403, 'From Does Not Match Authenticated Identity');
     }
