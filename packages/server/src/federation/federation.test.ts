@@ -323,6 +323,24 @@ test('a peer domain’s contacts are listed where both policies allow, and its C
     [['sip:bob@b.example', true]],
     'bob (both allow), not carol (A denies), not anyone B hides',
   );
+  assert.equal('domains' in list, false, 'a peer’s user is told of no further domains');
+
+  // Our own users are told which peer domains to ask: those our policy lets them reach anyone in.
+  const domainsOf = async (user: string) => {
+    const c = await registered(a, user);
+    const res = await c.request('SUBSCRIBE', `sip:${user}@a.example`, {
+      headers: [
+        { name: 'Event', value: 'tsunagu-contacts' },
+        { name: 'Expires', value: '0' },
+      ],
+    });
+    assert.equal(res.status, 200);
+    const own = JSON.parse((await c.nextRequest('NOTIFY')).body.toString()) as { domains?: string[] };
+    c.close();
+    return own.domains;
+  };
+  assert.deepEqual(await domainsOf('alice'), ['b.example']);
+  assert.deepEqual(await domainsOf('mallory'), [], 'A denies mallory the whole of b.example');
 
   const keys = await alice.request('SUBSCRIBE', 'sip:bob@b.example', {
     headers: [
@@ -354,12 +372,16 @@ test('a peer’s contact list is screened for the user it goes to, whatever its 
       { name: 'To', value: `<${to}>;tag=t` },
       { name: 'Event', value: 'tsunagu-contacts' },
     ],
-    body: Buffer.from(JSON.stringify({ version: 1, contacts: [{ aor: 'sip:bob@b.example' }] })),
+    body: Buffer.from(
+      JSON.stringify({ version: 1, contacts: [{ aor: 'sip:bob@b.example' }], domains: ['c.example'] }),
+    ),
   });
   const listFor = (to: string, user: string) => {
     const req = notify(to);
     screenPeerNotify(a.server.context, req, { domain: 'b.example' }, { user, aor: `sip:${user}@a.example` });
-    return (JSON.parse(req.body.toString()) as { contacts: { aor: string }[] }).contacts.map((c) => c.aor);
+    const doc = JSON.parse(req.body.toString()) as { contacts: { aor: string }[]; domains?: unknown };
+    assert.equal(doc.domains, undefined, 'a peer may not tell our users which domains to ask');
+    return doc.contacts.map((c) => c.aor);
   };
   assert.deepEqual(listFor('sip:alice@a.example', 'alice'), ['sip:bob@b.example']);
   assert.deepEqual(

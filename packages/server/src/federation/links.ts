@@ -45,6 +45,14 @@ export class PeerLinks {
     return this.#peers.get(domain.toLowerCase());
   }
 
+  /** The peers reached over mutual TLS, sorted: the ones a channel through can be secure end to end. */
+  secureDomains(): string[] {
+    return [...this.#peers.values()]
+      .filter((p) => p.transport === 'tls')
+      .map((p) => p.domain)
+      .sort();
+  }
+
   /** An inbound TLS client whose certificate is not from our CA: a configured peer, if its chain proves one. */
   recognise(conn: Connection, chain: readonly X509Certificate[]): void {
     for (const peer of this.#peers.values()) {

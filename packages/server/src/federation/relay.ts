@@ -28,6 +28,7 @@ export function screenPeerNotify(
     return; // the terminal refuses an unreadable body itself
   }
   if (event === CONTACTS_EVENT) {
+    delete doc.domains; // which domains to ask is ours to say, never a peer's
     const src = subscriber?.aor.replace(/^sips?:/i, '');
     const policy = ctx.policy();
     const contacts = Array.isArray(doc.contacts) ? (doc.contacts as { aor?: unknown }[]) : [];

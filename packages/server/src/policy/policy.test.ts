@@ -126,6 +126,28 @@ describe('Policy semantics', () => {
     assert.equal(p.canReach('zed@c.example', 'bob@b.example'), true);
     assert.equal(p.canReach('zed@c.example', 'secret'), false);
   });
+  it('tells which peer domains a user may reach anyone in', () => {
+    const p = policy('deny-all', { eng: ['alice', 'bob@b.example'], ext: ['zoe@c.example'] }, [
+      allow('group:eng', 'group:eng'),
+      allow('carol', 'domain:d.example'),
+      allow('carol', 'group:ext'),
+      deny('carol', 'domain:c.example'),
+      allow('dave', 'erin@e.example'),
+    ]);
+    assert.equal(p.mayReachDomain('alice', 'b.example'), true, 'a group with a member there');
+    assert.equal(p.mayReachDomain('alice', 'c.example'), false, 'nothing names c.example for alice');
+    assert.equal(p.mayReachDomain('carol', 'd.example'), true, 'domain selector');
+    assert.equal(p.mayReachDomain('carol', 'c.example'), false, 'a deny covering the domain wins');
+    assert.equal(p.mayReachDomain('dave', 'E.example'), true, 'a remote user');
+    assert.equal(p.mayReachDomain('dave', 'b.example'), false);
+    assert.equal(p.mayReachDomain('not an aor', 'b.example'), false);
+
+    const open = policy('allow-all', {}, [deny('mallory', 'domain:b.example'), deny('x', 'bob@b.example')]);
+    assert.equal(open.mayReachDomain('alice', 'b.example'), true, 'the default allows');
+    assert.equal(open.mayReachDomain('mallory', 'b.example'), false);
+    assert.equal(open.mayReachDomain('x', 'b.example'), true, 'denying one user there leaves the others');
+    assert.equal(policy('allow-all', {}, [deny('*', '*')]).mayReachDomain('alice', 'b.example'), false);
+  });
   it('never reaches an address it cannot parse', () => {
     const p = policy('allow-all', {}, []);
     assert.deepEqual(p.explain('alice', 'not an aor'), { allowed: false, reason: 'invalid-address' });

@@ -56,11 +56,14 @@ export interface Decision {
 }
 
 type Matcher = (p: Party) => boolean;
+/** How much of a domain a selector names: every user of it, some, or none. */
+type DomainScope = (domain: string) => 'all' | 'some' | 'none';
 
 interface CompiledRule {
   position: number;
   src: Matcher;
   dst: Matcher;
+  dstScope: DomainScope;
 }
 
 /**
@@ -124,6 +127,7 @@ export class Policy {
         position: i + 1,
         src: this.matcher(r.src, groups, i + 1),
         dst: this.matcher(r.dst, groups, i + 1),
+        dstScope: this.scope(r.dst, groups),
       };
       (r.action === 'deny' ? this.deny : this.allow).push(rule);
     });
@@ -153,6 +157,20 @@ export class Policy {
   }
 
   /**
+   * May `src` reach anyone at all of `domain` — a peer domain, whose users this server cannot list?
+   * No if a deny rule for `src` covers the whole domain; else yes if an allow rule for `src` names
+   * someone there, or the default allows. It decides which peer domains' contact lists a user's
+   * terminal is told to ask for: the peer then lists exactly whom both policies allow.
+   */
+  mayReachDomain(src: string, domain: string): boolean {
+    const s = parseAor(src, this.localDomain);
+    if (!s) return false;
+    const d = domain.toLowerCase();
+    if (this.deny.some((r) => r.src(s) && r.dstScope(d) === 'all')) return false;
+    return this.defaultAction === 'allow-all' || this.allow.some((r) => r.src(s) && r.dstScope(d) !== 'none');
+  }
+
+  /**
    * The peers `src` may see and reach (its contact list): the entries of `allUsers` (AORs or bare
    * names, returned as given, in the same order) that `src` can reach, without `src` itself.
    */
@@ -165,6 +183,27 @@ export class Policy {
       if (d && d.key !== s.key && this.canReach(src, u)) out.push(u);
     }
     return out;
+  }
+
+  /** Called after matcher(), which has already refused an invalid selector or unknown group. */
+  private scope(text: string, groups: ReadonlyMap<string, ReadonlySet<string>>): DomainScope {
+    const sel = parseSelector(text, this.localDomain);
+    switch (sel.kind) {
+      case 'any':
+        return () => 'all';
+      case 'domain':
+        return (d) => (d === sel.domain ? 'all' : 'none');
+      case 'user':
+        return (d) => (d === (sel.domain ?? this.localDomain) ? 'some' : 'none');
+      case 'group': {
+        const domains = new Set(
+          [...(groups.get(sel.group) ?? [])].map((key) =>
+            key.includes('@') ? key.slice(key.lastIndexOf('@') + 1) : this.localDomain,
+          ),
+        );
+        return (d) => (domains.has(d) ? 'some' : 'none');
+      }
+    }
   }
 
   private matcher(text: string, groups: ReadonlyMap<string, ReadonlySet<string>>, position: number): Matcher {

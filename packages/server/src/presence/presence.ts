@@ -213,7 +213,14 @@ export class Presence {
       });
   }
 
+  /** The peer domains (over mutual TLS) whose contact lists `subscriber`, a local user, may ask for. */
+  peerDomainsOf(subscriber: string): string[] {
+    const policy = this.ctx.policy();
+    return this.ctx.peers.secureDomains().filter((d) => policy.mayReachDomain(subscriber, d));
+  }
+
   #body(sub: Subscription): { type: string; body: string } {
+    const local = sub.subscriber.endsWith(`@${this.ctx.domain}`);
     if (sub.event === CONTACTS_EVENT) {
       return {
         type: CONTACTS_TYPE,
@@ -221,6 +228,9 @@ export class Presence {
           version: 1,
           contacts: this.contactsOf(sub.subscriber),
           revoked: this.sources.revoked(),
+          // Where our own users may ask for more contacts: the peer domains our policy lets them reach
+          // anyone in (a peer's user is told none: no transit to a third domain).
+          ...(local ? { domains: this.peerDomainsOf(sub.subscriber) } : {}),
         }),
       };
     }
@@ -232,7 +242,7 @@ export class Presence {
           version: 1,
           aor: `sip:${localAor(this.ctx, target)}`,
           keys: this.sources.keys(target),
-          ...(sub.subscriber.endsWith(`@${this.ctx.domain}`) ? {} : { ca: this.sources.caPem }),
+          ...(local ? {} : { ca: this.sources.caPem }),
         }),
       };
     }

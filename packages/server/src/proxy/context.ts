@@ -25,6 +25,8 @@ export interface Directory {
 /** The connection policy: may `src` reach `dst`? Both are bare `user@domain` AORs. */
 export interface ReachPolicy {
   canReach(src: string, dst: string): boolean;
+  /** May `src` reach anyone at all of `domain` (see Policy.mayReachDomain)? */
+  mayReachDomain(src: string, domain: string): boolean;
 }
 
 export interface Limits {
