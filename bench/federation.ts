@@ -15,7 +15,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { TerminalEvent } from '../packages/protocol/src/index.js';
-import { fingerprint } from '../packages/server/src/ca/ca.js';
 import { createLogger } from '../packages/server/src/log/logger.js';
 import {
   startTestServer,
@@ -63,23 +62,7 @@ const [a, b]: [TestServer, TestServer] = await Promise.all([
   startTestServer({ domain: 'b.example', server: { logger: quietLogger('b') } }),
 ]);
 // Peered both ways, each with the other's CA fingerprint, as the admins would with `peer add`.
-for (const [self, other] of [
-  [a, b],
-  [b, a],
-] as const) {
-  const { domain, ca, sip } = other;
-  self.admin.peers.add({
-    domain,
-    host: sip.host,
-    port: sip.port,
-    caFingerprint: fingerprint(ca),
-    transport: 'tls',
-  });
-  await self.until(
-    () => self.server.context.peers.get(domain) !== undefined,
-    `${self.domain} to load its peer`,
-  );
-}
+await Promise.all([a.peer(b), b.peer(a)]);
 
 const dir = await mkdtemp(join(tmpdir(), 'tsunagu-federation-'));
 const until = (term: Terminal, pred: (e: TerminalEvent) => boolean) => nextEvent(term, pred, 10_000);

@@ -85,6 +85,10 @@ export function defineScenario(launcher: () => Launcher): void {
       expect(codeA?.trim()).toBe(codeB?.trim());
       await expect(alice.page.getByTestId('channel-peer')).toContainText('sip:bob@e2e.tsunagu.test');
       await expect(bob.page.getByTestId('channel-peer')).toContainText('sip:alice@e2e.tsunagu.test');
+      for (const { page } of [alice, bob])
+        await expect(page.getByTestId('channel-issuer')).toHaveText(
+          'issued by e2e.tsunagu.test’s certificate authority',
+        );
       // Route-Security: alice, then the server; every hop vouched for, the same path on both ends.
       for (const { page } of [alice, bob]) {
         const path = page.getByTestId('channel-path');

@@ -4,6 +4,7 @@ export {
   JoinLinkError,
   MAX_JOIN_LINK_LENGTH,
   formatJoinLink,
+  isHostname,
   parseJoinLink,
 } from './join-link.js';
 export type { JoinLink } from './join-link.js';

@@ -39,7 +39,8 @@ const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const FINGERPRINT = /^sha256:(?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/;
 const TOKEN = /^[A-Za-z0-9_-]{22,128}$/;
 
-function isHostname(s: string): boolean {
+/** A DNS name such as `example.org` (lower-case; not an IPv4 address). */
+export function isHostname(s: string): boolean {
   if (s.length === 0 || s.length > 253) return false;
   const labels = s.split('.');
   return labels.every((l) => LABEL.test(l)) && !/^\d+$/.test(labels[labels.length - 1] ?? '');

@@ -51,6 +51,12 @@ export interface ChannelView {
    * and from the answer (or the refusal) on the caller's.
    */
   path?: PathVerdict;
+  /**
+   * Once secure: the domain whose CA the peer's certificate was checked against (issued by it, naming
+   * the peer, not revoked) besides its signalled fingerprint — our own, or a peer domain's fetched
+   * through the path and vouched for by our server. Absent when the fingerprint alone pinned it.
+   */
+  issuer?: string;
 }
 
 export type TransferState = 'offered' | 'waiting' | 'active' | 'done' | 'failed' | 'cancelled' | 'declined';

@@ -14,7 +14,6 @@ import { SipTestClient, startTestServer, type TestServer } from '../testing/inde
  */
 let a: TestServer;
 let b: TestServer;
-const links = () => ({ a: a.server.context.peers, b: b.server.context.peers });
 
 before(async () => {
   [a, b] = await Promise.all([
@@ -23,24 +22,9 @@ before(async () => {
   ]);
   for (const u of ['alice', 'mallory']) a.addUser(u);
   for (const u of ['bob', 'carol']) b.addUser(u);
-  a.admin.peers.add({
-    domain: 'b.example',
-    host: '127.0.0.1',
-    port: b.sip.port,
-    caFingerprint: fingerprint(b.ca),
-    transport: 'tls',
-  });
-  b.admin.peers.add({
-    domain: 'a.example',
-    host: '127.0.0.1',
-    port: a.sip.port,
-    caFingerprint: fingerprint(a.ca),
-    transport: 'tls',
-  });
+  await Promise.all([a.peer(b), b.peer(a)]);
   // B's own policy: only alice of a.example may reach bob; nobody from outside reaches carol.
   b.admin.rules.add({ action: 'allow', src: 'alice@a.example', dst: 'bob' });
-  await a.until(() => links().a.get('b.example') !== undefined, 'A to load its peer');
-  await b.until(() => links().b.get('a.example') !== undefined, 'B to load its peer');
   await b.until(
     () => b.server.context.policy().canReach('alice@a.example', 'bob@b.example'),
     'B to load its policy',
@@ -170,14 +154,7 @@ test('a peer whose certificate is not from its configured CA is refused, and the
   try {
     c.addUser('dan');
     // A believes c.example's CA is B's: c.example's real certificate will not match.
-    a.admin.peers.add({
-      domain: 'c.example',
-      host: '127.0.0.1',
-      port: c.sip.port,
-      caFingerprint: fingerprint(b.ca),
-      transport: 'tls',
-    });
-    await a.until(() => links().a.get('c.example') !== undefined, 'A to load the wrong peer');
+    await a.peer(c, { caFingerprint: fingerprint(b.ca) });
     const alice = await registered(a, 'alice');
     const res = await alice.sendRequest(invite(alice, 'sip:dan@c.example'));
     assert.equal(res.status, 502);
@@ -195,22 +172,7 @@ test('over a plain-TCP leg the path is broken: B forwards none of the values it 
   try {
     c.addUser('dan');
     const tcpPort = Number(c.server.addresses.tcp!.split(':').pop());
-    a.admin.peers.add({
-      domain: 'c.example',
-      host: '127.0.0.1',
-      port: tcpPort,
-      caFingerprint: fingerprint(c.ca),
-      transport: 'tcp',
-    });
-    c.admin.peers.add({
-      domain: 'a.example',
-      host: '127.0.0.1',
-      port: a.sip.port,
-      caFingerprint: fingerprint(a.ca),
-      transport: 'tcp',
-    });
-    await a.until(() => links().a.get('c.example') !== undefined, 'A to load the TCP peer');
-    await c.until(() => c.server.context.peers.get('a.example') !== undefined, 'C to load the TCP peer');
+    await Promise.all([a.peer(c, { port: tcpPort, transport: 'tcp' }), c.peer(a, { transport: 'tcp' })]);
     const alice = await registered(a, 'alice');
     const dan = await registered(c, 'dan');
     const done = alice.sendRequest(invite(alice, 'sip:dan@c.example'));

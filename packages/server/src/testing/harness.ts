@@ -5,7 +5,8 @@ import { Writable } from 'node:stream';
 import { initDataDir } from '../cli/init.js';
 import { dataPaths } from '../config/index.js';
 import { createLogger } from '../log/logger.js';
-import { openStore, type Store } from '../store/index.js';
+import { fingerprint } from '../ca/ca.js';
+import { openStore, type PeerTransport, type Store } from '../store/index.js';
 import { startServer, type RunningServer, type ServerOptions } from '../server.js';
 import { SipTestClient, type ClientOptions } from './sip-client.js';
 
@@ -32,6 +33,14 @@ export interface TestServer {
   until(cond: () => boolean, what: string, timeoutMs?: number): Promise<void>;
   /** Resolves once the running server knows `dst` and its policy lets `src` reach it (user names): an admin change applied. */
   reachable(src: string, dst: string): Promise<void>;
+  /**
+   * Makes `other` a federation peer of this server, as `peer add` would (by default over mutual TLS, at
+   * its SIP port, with its real CA fingerprint), and resolves once this server has loaded it.
+   */
+  peer(
+    other: TestServer,
+    o?: { caFingerprint?: string; transport?: PeerTransport; port?: number },
+  ): Promise<void>;
   /** Connects a client for `user` (with the user's password unless given other credentials). */
   client(user: string, o?: Partial<ClientOptions>): Promise<SipTestClient>;
   close(): Promise<void>;
@@ -107,6 +116,16 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
           server.context.policy().canReach(`${src}@${domain}`, `${dst}@${domain}`),
         `the server to know ${dst} and allow ${src} → ${dst}`,
       ),
+    peer(other, po = {}) {
+      admin.peers.add({
+        domain: other.domain,
+        host: other.sip.host,
+        port: po.port ?? other.sip.port,
+        caFingerprint: po.caFingerprint ?? fingerprint(other.ca),
+        transport: po.transport ?? 'tls',
+      });
+      return until(() => server.context.peers.get(other.domain) !== undefined, `${other.domain} as a peer`);
+    },
     addUser(name, password = TEST_PASSWORD(name), opts = {}) {
       admin.users.add(name, { realm, password, allowMd5: opts.allowMd5 ?? false });
     },

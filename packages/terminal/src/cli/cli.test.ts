@@ -178,7 +178,10 @@ test('send to a daemon: a file and a folder arrive verified, and send exits 0 on
       join(dir, 'gina'),
     ]);
     assert.equal(sent.code, 0, sent.stderr);
-    assert.match(sent.stderr, /secure — verified with sip:hugo@/);
+    assert.match(
+      sent.stderr,
+      /secure — verified with sip:hugo@.*; certificate issued by example\.test's CA\n/,
+    );
     // Route-Security: gina's address, then the server's, every hop vouched for; hugo's daemon says so too.
     assert.match(sent.stderr, /\npath: 127\.0\.0\.1 → 127\.0\.0\.1 \(secure\)\n/);
     assert.match(log, /: secure; path: 127\.0\.0\.1 → 127\.0\.0\.1 \(secure\)/);

@@ -25,6 +25,7 @@ import { TerminalHost } from '../core/host.js';
 import type { Snapshot, TerminalApi } from '@tsunagu/protocol';
 import { join, resolve } from 'node:path';
 import { resolveProfileDir } from './profile-dir.js';
+import { fingerprint } from '@tsunagu/server/ca';
 
 /**
  * `tsunagu`: the terminal from a shell. Errors are one line on stderr (exit 1; 2 for usage), never a
@@ -208,7 +209,7 @@ export function buildProgram(): Command {
   withProfile(
     program
       .command('send')
-      .argument('<contact>', 'who to send to (a user name)')
+      .argument('<contact>', 'who to send to (a user name; user@domain for a peer domain)')
       .argument('<paths...>', 'files and folders'),
   )
     .description(
@@ -352,9 +353,14 @@ export function buildProgram(): Command {
       out(`stopped sharing ${name} after ${share.downloads} download${share.downloads === 1 ? '' : 's'}`);
     });
 
-  withProfile(program.command('keys').argument('<contact>', 'a user name').option('--json', 'print JSON'))
+  withProfile(
+    program
+      .command('keys')
+      .argument('<contact>', 'a user name; user@domain for a peer domain')
+      .option('--json', 'print JSON'),
+  )
     .description(
-      "fetch a contact's current certificates and public keys from the key directory (checked against the deployment CA)",
+      "fetch a contact's current certificates and public keys from the key directory (checked against the deployment CA, or a peer domain's CA that comes with them)",
     )
     .action(async (contact: string, o: { profile?: string; json?: boolean }) => {
       const keys = await withApi(resolveProfileDir(o.profile), (api) =>
@@ -364,6 +370,8 @@ export function buildProgram(): Command {
       else if (keys.keys.length === 0) out(`${keys.aor} has no current certificate.`);
       else
         for (const k of keys.keys) {
+          if (k === keys.keys[0] && keys.ca)
+            out(`issued by ${keys.aor.slice(keys.aor.lastIndexOf('@') + 1)}'s CA, ${fingerprint(keys.ca)}`);
           out(`${keys.aor}  device ${k.device} (${k.name})  valid until ${k.notAfter}`);
           out(`  fingerprint ${k.fingerprint}`);
           out(k.publicKey.trimEnd());
@@ -449,10 +457,11 @@ function snapshotOf(profileDir: string): Promise<Snapshot> {
   });
 }
 
-/** The first contact-list NOTIFY follows registration closely; wait for it (bounded). */
+/** The first contact lists (ours, then each peer domain's) follow registration closely; wait for them (bounded). */
 async function contactsArrived(terminal: Terminal, ms = 3000): Promise<void> {
-  if (terminal.signalling.contacts.length > 0) return;
-  await nextEvent(terminal, (e) => e.type === 'contacts', ms).catch(() => undefined);
+  const complete = () => terminal.signalling.contactsComplete;
+  if (complete()) return;
+  await nextEvent(terminal, (e) => e.type === 'contacts' && complete(), ms).catch(() => undefined);
 }
 
 export async function run(argv: string[]): Promise<number> {

@@ -15,6 +15,10 @@ import type { TerminalHost } from '../core/host.js';
 /** `path: 2001:db8::10 → 2001:db8::5060 (secure)` (or not secure end to end); empty when not known. */
 export const pathLine = (c: ChannelView): string => (c.path ? `path: ${describePath(c.path)}` : '');
 
+/** How the peer's certificate was checked, besides its signalled fingerprint. */
+export const issuerLine = (c: ChannelView): string =>
+  c.issuer ? `certificate issued by ${c.issuer}'s CA` : 'certificate pinned by its fingerprint only';
+
 /** A byte count as people read it in the CLI's lines. */
 export const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
 
@@ -56,7 +60,8 @@ export async function sendFiles(
       );
     }
     progress.write(
-      `secure — verified with ${settled.data.peer}; verification code ${settled.data.verificationCode}\n` +
+      `secure — verified with ${settled.data.peer}; verification code ${settled.data.verificationCode}; ` +
+        `${issuerLine(settled.data)}\n` +
         (path ? `${path}\n` : ''),
     );
     return await sendOver(terminal, channelId, paths, progress);

@@ -76,6 +76,8 @@ interface ChannelEntry {
   /** The file-transfer session over the channel, once it is secure. */
   files: TransferSession | undefined;
   trusted: boolean;
+  /** The domain whose CA the peer's certificate is checked against (see ChannelView.issuer). */
+  issuer?: string;
 }
 
 interface TransferEntry {
@@ -116,14 +118,21 @@ const newId = (): string => randomBytes(6).toString('base64url');
 const RESUME_ATTEMPTS = 4;
 const FINAL_PHASES: ReadonlySet<ChannelView['phase']> = new Set(['failed', 'declined', 'ended']);
 const RESUME_DELAY_MS = 250;
+/** How long a peer domain's CA, once fetched, is used without asking again. */
+const PEER_CA_TTL_MS = 10 * 60_000;
 
 export class Terminal implements TerminalApi {
   readonly signalling: Signalling;
   /** Keeps this device's certificate one the deployment CA issued. */
   readonly certificates: CertificateKeeper;
   #credentials: ChannelCredentials;
-  /** Fingerprints (RFC 8122 form) the CA revoked, pushed by the server with the contact list. */
-  #revoked = new Set<string>();
+  /**
+   * Fingerprints (RFC 8122 form) each domain's CA revoked, pushed with that domain's contact list; a
+   * domain's list applies to its own members only.
+   */
+  readonly #revoked = new Map<string, ReadonlySet<string>>();
+  /** Peer domains' CA certificates (PEM) as the key directory delivered them, for a while. */
+  readonly #peerCas = new Map<string, { pem: string; until: number }>();
   readonly #channels = new Map<string, ChannelEntry>();
   readonly #transfers = new Map<string, TransferEntry>();
   /** Interrupted outgoing transfers waiting for a new channel to their peer, by peer user. */
@@ -161,7 +170,7 @@ export class Terminal implements TerminalApi {
       this.#emit({ type: 'account', data: this.account() });
     });
     this.signalling.on('registered', () => this.certificates.registered());
-    this.signalling.on('revoked', (list) => this.#onRevoked(list));
+    this.signalling.on('revoked', (list, domain) => this.#onRevoked(list, domain));
     this.#connection = { state: 'connecting', server: o.credentials.server, aor: o.credentials.aor };
     this.signalling.on('state', (s) => this.#onState(s));
     this.signalling.on('contacts', (list) => {
@@ -343,19 +352,14 @@ export class Terminal implements TerminalApi {
     const peer = user.includes('@')
       ? `sip:${user.replace(/^sip:/, '')}`
       : `sip:${user}@${this.o.credentials.domain}`;
-    const secure = SecureChannel.open(this.signalling, user, () => this.#prepare(peer));
     const entry: ChannelEntry = {
-      view: {
-        id,
-        direction: 'outgoing',
-        peer,
-        phase: secure.phase,
-      },
-      secure,
+      view: { id, direction: 'outgoing', peer, phase: 'ringing' },
+      secure: undefined,
       pending: undefined,
       files: undefined,
       trusted: true,
     };
+    entry.secure = SecureChannel.open(this.signalling, user, () => this.#prepare(peer, entry));
     this.#track(id, entry);
     return id;
   }
@@ -422,7 +426,7 @@ export class Terminal implements TerminalApi {
       this.#update(entry, { phase: 'declined', reason: 'declined' });
       return;
     }
-    entry.secure = SecureChannel.accept(call, () => this.#prepare(call.caller.aor));
+    entry.secure = SecureChannel.accept(call, () => this.#prepare(call.caller.aor, entry));
     this.#track(channelId, entry);
   }
 
@@ -440,6 +444,7 @@ export class Terminal implements TerminalApi {
         peer,
         ...(reason ? { reason } : {}),
         ...(code ? { verificationCode: code } : {}),
+        ...(phase === 'secure' && entry.issuer ? { issuer: entry.issuer } : {}),
         ...path(),
       });
     });
@@ -604,31 +609,53 @@ export class Terminal implements TerminalApi {
 
   /**
    * The setup of a channel with `peerAor`, once this device holds its CA-issued certificate. The peer's
-   * certificate must match the signalled fingerprint and, for a peer of our domain, also be issued by
-   * our CA for that AOR and not revoked (a peer of another domain is trusted by fingerprint).
+   * certificate must match the signalled fingerprint and be issued by its domain's CA for that AOR and
+   * not revoked: our CA for our domain; for a peer domain, its CA as the key directory delivers it
+   * through the path. If that cannot be had, the fingerprint — signalled over a path that is secure end
+   * to end (Route-Security) — pins it alone (logged; the channel shows no issuer).
    */
-  async #prepare(peerAor: string): Promise<ChannelSetupOptions> {
-    await this.certificates.ready();
-    const sameDomain = peerAor.toLowerCase().endsWith(`@${this.o.credentials.domain.toLowerCase()}`);
+  async #prepare(peerAor: string, entry: ChannelEntry): Promise<ChannelSetupOptions> {
+    const domain = peerAor.slice(peerAor.lastIndexOf('@') + 1).toLowerCase();
+    const own = domain === this.o.credentials.domain.toLowerCase();
+    const [caPem] = await Promise.all([
+      own ? this.o.credentials.caPem : this.#peerCa(peerAor, domain),
+      this.certificates.ready(),
+    ]);
     const setup = this.#setup();
-    // A peer of another domain holds its own CA's certificate: the fingerprint signalled through the
-    // path (secure end to end, Route-Security) pins it.
-    if (sameDomain)
-      setup.verifyPeer = caIssuedPeerCheck({
-        caPem: this.o.credentials.caPem,
-        peerAor,
-        requireCaIssued: true,
-        isRevoked: (fingerprint) => this.#revoked.has(fingerprint),
-      });
+    const isRevoked = (fingerprint: string) => this.#revoked.get(domain)?.has(fingerprint) ?? false;
+    entry.issuer = caPem ? domain : undefined;
+    setup.verifyPeer = caPem
+      ? caIssuedPeerCheck({ caPem, peerAor, requireCaIssued: true, isRevoked })
+      : (cert) => (isRevoked(cert.fingerprint256) ? 'the certificate has been revoked' : undefined);
     return setup;
   }
 
-  /** The CA revoked certificates: a channel whose peer holds one of them ends now. */
-  #onRevoked(list: readonly string[]): void {
-    this.#revoked = new Set(list);
+  /** `domain`'s CA, fetched with `peerAor`'s keys (kept 10 minutes); undefined if it cannot be had. */
+  async #peerCa(peerAor: string, domain: string): Promise<string | undefined> {
+    const cached = this.#peerCas.get(domain);
+    if (cached && cached.until > Date.now()) return cached.pem;
+    try {
+      const { ca } = await this.signalling.fetchKeys(peerAor);
+      if (!ca) throw new Error('no CA certificate came with the keys');
+      this.#peerCas.set(domain, { pem: ca, until: Date.now() + PEER_CA_TTL_MS });
+      return ca;
+    } catch (e) {
+      this.o.profile.log.warn(
+        { peer: peerAor, err: (e as Error).message },
+        `could not fetch ${domain}'s CA: the signalled fingerprint alone pins the peer's certificate`,
+      );
+      return undefined;
+    }
+  }
+
+  /** `domain`'s CA revoked certificates: a channel whose peer of that domain holds one of them ends now. */
+  #onRevoked(list: readonly string[], domain: string): void {
+    const revoked = new Set(list);
+    this.#revoked.set(domain, revoked);
     for (const entry of this.#channels.values()) {
       const peerFingerprint = entry.secure?.channel?.peerFingerprint;
-      if (peerFingerprint && this.#revoked.has(peerFingerprint.toUpperCase())) {
+      const peerDomain = entry.view.peer.slice(entry.view.peer.lastIndexOf('@') + 1).toLowerCase();
+      if (peerDomain === domain && peerFingerprint && revoked.has(peerFingerprint.toUpperCase())) {
         this.o.profile.log.warn(
           { peer: entry.view.peer },
           'closing a channel: the peer certificate was revoked',

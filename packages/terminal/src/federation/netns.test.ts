@@ -263,11 +263,25 @@ describe("the seed's Fig. 3 on network namespaces: two domains, federated", () =
     'terminal 1 sends a file to bob@b.example through servers A and B; it arrives intact, and both ends saw the secure path',
     { skip: skip ?? false, timeout: 60_000 },
     async () => {
+      // Terminal 1 lists bob of the peer domain (A allows all, and so does B), online, by full address.
+      const listed = await run(alice.host, TERMINAL_CLI, ['contacts', '--json', '--profile', alice.profile]);
+      const contacts = JSON.parse(listed.stdout) as { user: string; online: boolean }[];
+      assert.ok(
+        contacts.some((c) => c.user === `${bob.user}@${b.domain}` && c.online),
+        `terminal 1's contacts: ${listed.stdout}`,
+      );
       const { bytes, name, file } = await outgoingFile(alice, MiB + randomInt(3 * MiB));
       const from = bob.daemon!.mark();
       const sent = await send(alice, bob, file);
       assert.equal(sent.code, 0, `send: exit ${sent.code}\n${sent.stdout}${sent.stderr}`);
-      assert.match(sent.stderr, new RegExp(`^secure — verified with ${escape(aor(bob))};`, 'm'));
+      assert.match(
+        sent.stderr,
+        new RegExp(
+          `^secure — verified with ${escape(aor(bob))};.*; certificate issued by b\\.example's CA$`,
+          'm',
+        ),
+        'bob’s certificate checked against B’s CA, fetched through A',
+      );
       assert.match(
         sent.stderr,
         new RegExp(`^path: ${escape(pathText(secureHops, true))}$`, 'm'),

@@ -1,11 +1,12 @@
-import { CONTACTS_EVENT, CONTACTS_TYPE } from '@tsunagu/protocol';
+import { CONTACTS_EVENT, CONTACTS_TYPE, isHostname } from '@tsunagu/protocol';
 import { Subscriber, SubscriptionState } from 'sip.js';
 import type { URI, UserAgent } from 'sip.js';
 
 /**
  * The contact list with presence: a subscription to the `tsunagu-contacts` event package of our own
- * AOR (docs/protocol.md "Contacts and presence"). The server sends a NOTIFY at once and whenever the
- * list changes; the list holds only the users the policy lets us reach.
+ * AOR (docs/protocol.md "Contacts and presence"), and one to each peer domain our server names
+ * (`sip:b.example`, relayed by our server to the peer's). Each server sends a NOTIFY at once and
+ * whenever the list changes; a list holds only the users the policies let us reach.
  */
 
 export interface ContactDevice {
@@ -32,8 +33,14 @@ export interface ContactDocument {
    * The server pushes it with every list, so a revocation reaches every online terminal at once.
    */
   revoked: string[];
+  /**
+   * Peer domains whose contact lists we may ask for (in our own domain's list only; our server strips
+   * it from a peer's).
+   */
+  domains: string[];
 }
 
+const MAX_DOMAINS = 64;
 const FINGERPRINT = /^sha256:((?:[0-9A-F]{2}:){31}[0-9A-F]{2})$/;
 
 /** Parses a `tsunagu-contacts` body (version 1); undefined if it is not one. */
@@ -56,7 +63,15 @@ export function parseContactDocument(body: string): ContactDocument | undefined 
       revoked.push(m[1]!);
     }
   }
-  return { contacts, revoked };
+  const domains: string[] = [];
+  if (doc.domains !== undefined) {
+    if (!Array.isArray(doc.domains) || doc.domains.length > MAX_DOMAINS) return undefined;
+    for (const d of doc.domains as unknown[]) {
+      if (typeof d !== 'string' || !isHostname(d)) return undefined;
+      domains.push(d);
+    }
+  }
+  return { contacts, revoked, domains };
 }
 
 /** The contacts of a parsed `tsunagu-contacts` document (version 1); undefined if it is not one. */
@@ -94,8 +109,9 @@ export class ContactSubscription {
   readonly #subscriber: Subscriber;
   #disposed = false;
 
-  constructor(ua: UserAgent, aor: URI, expires: number, events: ContactSubscriptionEvents) {
-    this.#subscriber = new Subscriber(ua, aor, CONTACTS_EVENT, {
+  /** `target`: our own AOR, or a peer domain (`sip:b.example`). */
+  constructor(ua: UserAgent, target: URI, expires: number, events: ContactSubscriptionEvents) {
+    this.#subscriber = new Subscriber(ua, target, CONTACTS_EVENT, {
       expires,
       extraHeaders: [`Accept: ${CONTACTS_TYPE}`],
     });

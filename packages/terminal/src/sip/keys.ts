@@ -23,10 +23,14 @@ export class KeysError extends Error {
 
 /**
  * Parses a `tsunagu-keys` body and checks each certificate: it must be the one its fingerprint names,
- * be issued by `caPem`, and name `aor`; its public key must be the one listed. Entries that fail are
+ * be issued by the CA, and name `aor`; its public key must be the one listed. Entries that fail are
  * dropped (a server bug must not hand us a key for someone else).
+ *
+ * The CA is `caPem` (ours) for a member of our domain. For a peer domain's member pass undefined: the
+ * list must carry that domain's CA certificate (`ca`), which our server relays only when it is the CA
+ * its admin configured for the peer; it is returned as the view's `ca`.
  */
-export function parseKeys(body: string, aor: string, caPem: string): KeysView | undefined {
+export function parseKeys(body: string, aor: string, caPem: string | undefined): KeysView | undefined {
   let doc: unknown;
   try {
     doc = JSON.parse(body);
@@ -37,7 +41,8 @@ export function parseKeys(body: string, aor: string, caPem: string): KeysView | 
   const d = doc as Record<string, unknown>;
   if (d.version !== 1 || d.aor !== aor || !Array.isArray(d.keys) || d.keys.length > MAX_KEYS)
     return undefined;
-  const ca = new X509Certificate(caPem);
+  const ca = caPem === undefined ? peerCa(d.ca) : new X509Certificate(caPem);
+  if (!ca) return undefined;
   const keys: KeyEntry[] = [];
   for (const k of d.keys as unknown[]) {
     if (typeof k !== 'object' || k === null) return undefined;
@@ -61,15 +66,30 @@ export function parseKeys(body: string, aor: string, caPem: string): KeysView | 
       // not a certificate: dropped
     }
   }
-  return { aor, keys };
+  return { aor, keys, ...(caPem === undefined ? { ca: ca.toString() } : {}) };
 }
 
-/** Fetches `target`'s keys; rejects with KeysError('not-found') for unknown and hidden alike. */
+/** A peer domain's CA certificate as a key list carries it: a CA certificate, signed by itself. */
+function peerCa(pem: unknown): X509Certificate | undefined {
+  if (typeof pem !== 'string' || pem.length > 16_384) return undefined;
+  try {
+    const ca = new X509Certificate(pem);
+    return ca.ca && ca.checkIssued(ca) && ca.verify(ca.publicKey) ? ca : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Fetches `target`'s keys, checked against `caPem` (ours) or, when undefined, against the CA of
+ * `target`'s domain that the list carries (see parseKeys). Rejects with KeysError('not-found') for
+ * unknown and hidden alike.
+ */
 export function fetchKeys(
   ua: UserAgent,
   from: URI,
   target: URI,
-  caPem: string,
+  caPem: string | undefined,
   timeoutMs = 10_000,
 ): Promise<KeysView> {
   const aor = `sip:${target.user}@${target.host}`;
@@ -91,7 +111,15 @@ export function fetchKeys(
         notify.accept();
         const entry = parseKeys(notify.message.body ?? '', aor, caPem);
         if (entry) resolve(entry);
-        else reject(new KeysError('failed', `the server sent an unreadable key list for ${aor}`));
+        else
+          reject(
+            new KeysError(
+              'failed',
+              caPem === undefined
+                ? `the key list for ${aor} came without a valid CA certificate of ${target.host}`
+                : `the server sent an unreadable key list for ${aor}`,
+            ),
+          );
       },
       onNotifyTimeout: () => {
         clearTimeout(timer);

@@ -9,7 +9,8 @@ import { splitHostPort } from '../enroll/https.js';
 import { CallError, IncomingCall, NegotiatorSdh, OutgoingCall, SdhRegistry, SDP } from './calls.js';
 import type { CallerRoute, OfferProvider } from './calls.js';
 import { CertificateRequestError, requestCertificate } from './certificate-request.js';
-import { ContactSubscription, type Contact } from './contacts.js';
+import type { Contact, ContactDocument } from './contacts.js';
+import { ContactSubscriptions } from './contact-subscriptions.js';
 import {
   ROUTE_SECURITY,
   canonicalIp,
@@ -112,7 +113,10 @@ export interface SignallingEvents {
   state: [SignallingStatus];
   /** Every accepted REGISTER: the first, each refresh, and each re-registration on a new flow. */
   registered: [RegistrationInfo];
-  /** The contact list with presence, on every NOTIFY. */
+  /**
+   * The contact list with presence, on every NOTIFY: our own domain's members, then those of each peer
+   * domain our server names (whose `user` is the full `bob@b.example`, the name to call them by).
+   */
   contacts: [readonly Contact[]];
   /** An INVITE to us. If nobody listens, it is answered 480. */
   incoming: [IncomingCall];
@@ -121,8 +125,11 @@ export interface SignallingEvents {
    * `606 Route Not Secure`; reported so that the person sees who tried and why it was refused.
    */
   insecure: [InsecureCall];
-  /** The CA's revocation list changed: fingerprints (`AB:CD:…`) of revoked, unexpired certificates. */
-  revoked: [readonly string[]];
+  /**
+   * A domain's revocation list changed: fingerprints (`AB:CD:…`) of certificates its CA revoked that
+   * have not expired. Our own domain's, or a peer domain's (which applies to that domain's members only).
+   */
+  revoked: [readonly string[], string];
 }
 
 /** An INVITE refused because its signalling path was not secure end to end. */
@@ -152,8 +159,7 @@ export function backoffDelay(
 interface Flow {
   generation: number;
   registration: FlowRegistration;
-  contacts: ContactSubscription | undefined;
-  contactsRetry: NodeJS.Timeout | undefined;
+  contacts: ContactSubscriptions | undefined;
   registered: boolean;
   /** The address the registrar saw this flow come from (top Via `received` of its 2xx). */
   received: string | undefined;
@@ -173,7 +179,10 @@ export class Signalling extends EventEmitter<SignallingEvents> {
   readonly #log: SignallingLogger | undefined;
   #status: SignallingStatus = { state: 'idle' };
   #contacts: readonly Contact[] = [];
-  #revoked: readonly string[] = [];
+  /** Each domain's latest list (ours first, then peers' in the order they came), merged into #contacts. */
+  readonly #lists = new Map<string, readonly Contact[]>();
+  /** Each domain's latest revocation list. */
+  readonly #revoked = new Map<string, readonly string[]>();
   #generation = 0;
   #flow: Flow | undefined;
   #attempt = 0;
@@ -260,6 +269,12 @@ export class Signalling extends EventEmitter<SignallingEvents> {
     return this.#contacts;
   }
 
+  /** True once our own domain's list, and a first list from every peer domain it names, came. */
+  get contactsComplete(): boolean {
+    const asked = this.#flow?.contacts?.domains ?? [];
+    return this.#lists.has(this.#o.domain) && asked.every((d) => this.#lists.has(d));
+  }
+
   /**
    * Connects and registers. Resolves once registered the first time; rejects if that fails for good
    * (untrusted server, refused credentials) or stop() is called first. Transient failures are retried
@@ -292,9 +307,9 @@ export class Signalling extends EventEmitter<SignallingEvents> {
     await this.#transport.dispose().catch(() => undefined);
   }
 
-  /** Fingerprints of revoked certificates, as of the latest contact list. */
-  get revoked(): readonly string[] {
-    return this.#revoked;
+  /** Fingerprints of certificates `domain`'s CA revoked (default: ours), as of its latest contact list. */
+  revoked(domain = this.#o.domain): readonly string[] {
+    return this.#revoked.get(domain.toLowerCase()) ?? [];
   }
 
   /**
@@ -309,12 +324,15 @@ export class Signalling extends EventEmitter<SignallingEvents> {
     return requestCertificate(this.#ua, this.#aorUri, csrDer);
   }
 
-  /** The key directory: `target`'s current certificates and public keys, checked against our CA. */
+  /**
+   * The key directory: `target`'s current certificates and public keys, checked against our CA — or,
+   * for a peer domain's member, against that domain's CA, which comes with them (as the view's `ca`).
+   */
   fetchKeys(target: string): Promise<KeysView> {
     const uri = this.#targetUri(target);
     if (this.#status.state !== 'registered')
       return Promise.reject(new KeysError('failed', `signalling is ${this.#status.state}, not registered`));
-    return fetchKeys(this.#ua, this.#aorUri, uri, this.#o.ca);
+    return fetchKeys(this.#ua, this.#aorUri, uri, uri.host === this.#o.domain ? this.#o.ca : undefined);
   }
 
   /**
@@ -405,7 +423,6 @@ export class Signalling extends EventEmitter<SignallingEvents> {
       generation,
       registration,
       contacts: undefined,
-      contactsRetry: undefined,
       registered: false,
       received: undefined,
     };
@@ -535,7 +552,6 @@ export class Signalling extends EventEmitter<SignallingEvents> {
     this.#generation++;
     if (!flow) return;
     flow.registration.close();
-    clearTimeout(flow.contactsRetry);
     flow.contacts?.dispose();
   }
 
@@ -573,27 +589,45 @@ export class Signalling extends EventEmitter<SignallingEvents> {
 
   #subscribeContacts(flow: Flow): void {
     if (flow !== this.#flow) return;
-    const sub = new ContactSubscription(this.#ua, this.#aorUri, this.#o.contactsExpires ?? 600, {
-      onList: ({ contacts, revoked }) => {
+    flow.contacts = new ContactSubscriptions(this.#ua, this.#aorUri, this.#o.contactsExpires ?? 600, {
+      onList: (domain, doc) => {
+        if (flow === this.#flow) this.#onContactList(domain, doc);
+      },
+      onDomainGone: (domain) => {
         if (flow !== this.#flow) return;
-        this.#contacts = contacts;
-        this.emit('contacts', contacts);
-        const changed =
-          revoked.length !== this.#revoked.length || revoked.some((f, i) => f !== this.#revoked[i]);
-        this.#revoked = revoked;
-        if (changed) this.emit('revoked', revoked);
+        this.#lists.delete(domain);
+        this.#revoked.delete(domain);
+        this.#publishContacts();
       },
-      onBadBody: () => this.#log?.warn('ignored a contact list NOTIFY whose body is not a version-1 list'),
-      onEnded: () => {
-        if (flow !== this.#flow || flow.contacts !== sub) return;
-        // Ended by the server or refused: subscribe again on this flow a little later.
-        flow.contacts = undefined;
-        flow.contactsRetry = setTimeout(() => this.#subscribeContacts(flow), 2_000);
-        flow.contactsRetry.unref();
-      },
+      onBadBody: (domain) =>
+        this.#log?.warn(`ignored a contact list NOTIFY from ${domain} whose body is not a version-1 list`),
     });
-    flow.contacts = sub;
-    sub.start();
+    flow.contacts.start();
+  }
+
+  #onContactList(domain: string, { contacts, revoked }: ContactDocument): void {
+    const own = domain === this.#o.domain;
+    // A peer domain lists its own members only, called by their full address.
+    const list = own
+      ? contacts
+      : contacts
+          .filter((c) => c.aor.toLowerCase().endsWith(`@${domain}`))
+          .map((c) => ({ ...c, user: c.aor.replace(/^sips?:/i, '').toLowerCase() }));
+    this.#lists.set(domain, list);
+    this.#publishContacts();
+    const before = this.#revoked.get(domain) ?? [];
+    this.#revoked.set(domain, revoked);
+    if (revoked.length !== before.length || revoked.some((f, i) => f !== before[i]))
+      this.emit('revoked', revoked, domain);
+  }
+
+  #publishContacts(): void {
+    const own = this.#lists.get(this.#o.domain) ?? [];
+    this.#contacts = [
+      ...own,
+      ...[...this.#lists].filter(([d]) => d !== this.#o.domain).flatMap(([, list]) => list),
+    ];
+    this.emit('contacts', this.#contacts);
   }
 
   // ---- incoming calls ----

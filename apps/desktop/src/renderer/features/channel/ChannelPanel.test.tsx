@@ -50,9 +50,17 @@ describe('channel panel', () => {
     expect(screen.getByTestId('channel-state').textContent).toBe('Secure — verified');
     expect(screen.getByTestId('channel-peer').textContent).toBe('sip:bob@example.org');
     expect(screen.getByTestId('verification-code').textContent).toBe('042 917');
+    expect(screen.getByTestId('channel-issuer').textContent).toContain('fingerprint only');
     expect(screen.getByTestId('drop-zone')).toBeTruthy();
     await user.click(screen.getByRole('button', { name: 'Close channel' }));
     expect(bridge.callsOf('channel.close')).toEqual([{ channelId: 'c1' }]);
+  });
+
+  it('names the certificate authority that checked the peer’s certificate (another domain’s, across)', async () => {
+    await withChannel(channel({ phase: 'secure', verificationCode: '042 917', issuer: 'b.example' }));
+    expect(screen.getByTestId('channel-issuer').textContent).toBe(
+      'issued by b.example’s certificate authority',
+    );
   });
 
   it.each([

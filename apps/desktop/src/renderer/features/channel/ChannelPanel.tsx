@@ -20,7 +20,8 @@ import { TransferSection } from '../transfers/TransferSection';
  *
  * Test hooks: `data-testid="channel-state"` (e.g. "Secure — verified", "Declined by bob",
  * "Failed: bob is offline"), `data-testid="verification-code"` ("123 456"), `data-testid="channel-peer"`
- * (the asserted identity, `sip:bob@example.org`), `data-testid="channel-path"` with `data-secure`
+ * (the asserted identity, `sip:bob@example.org`), `data-testid="channel-issuer"` (whose certificate
+ * authority checked the peer's certificate), `data-testid="channel-path"` with `data-secure`
  * ("true" / "false": the signalling path, hop by hop, from the Route-Security header); buttons "Close
  * channel", "Cancel", "Open a secure channel" / "Try again".
  */
@@ -150,6 +151,12 @@ function SecureDetails({
         <dt>Identity confirmed by your server</dt>
         <dd>
           <code data-testid="channel-peer">{channel.peer}</code>
+        </dd>
+        <dt>Their certificate</dt>
+        <dd data-testid="channel-issuer">
+          {channel.issuer
+            ? `issued by ${channel.issuer}’s certificate authority`
+            : 'pinned by its fingerprint only (their domain’s certificate authority could not be fetched)'}
         </dd>
       </dl>
       {channel.verificationCode ? (
