@@ -184,11 +184,20 @@ test('send to a daemon: a file and a folder arrive verified, and send exits 0 on
     );
     // Route-Security: gina's address, then the server's, every hop vouched for; hugo's daemon says so too.
     assert.match(sent.stderr, /\npath: 127\.0\.0\.1 → 127\.0\.0\.1 \(secure\)\n/);
-    assert.match(log, /: secure; path: 127\.0\.0\.1 → 127\.0\.0\.1 \(secure\)/);
+    assert.match(
+      log,
+      /: secure; path: 127\.0\.0\.1 → 127\.0\.0\.1 \(secure\); certificate issued by example\.test's CA\n/,
+    );
     assert.match(sent.stderr, /✓ notes\.txt .*verified/);
     assert.equal(await readFile(join(downloads, 'notes.txt'), 'utf8'), 'for hugo');
     assert.deepEqual(await readFile(join(downloads, 'photos', 'p1.jpg')), Buffer.alloc(300_000, 7));
 
+    // One line per file's end in the daemon's log (its end comes as a state and an end event).
+    await new Promise<void>((resolve) => {
+      const seen = () => log.includes('file notes.txt (receive): done');
+      if (seen()) resolve();
+      else daemon.stdout.on('data', () => seen() && resolve());
+    });
     const history = await cli(['history', '--json', '--profile', join(dir, 'gina')]);
     const entries = JSON.parse(history.stdout) as {
       direction: string;
@@ -196,6 +205,7 @@ test('send to a daemon: a file and a folder arrive verified, and send exits 0 on
       state: string;
       peer: string;
     }[];
+    assert.equal(log.match(/file notes\.txt \(receive\): done/g)?.length, 1, log);
     assert.deepEqual(entries.map((e) => `${e.direction} ${e.name} ${e.state}`).sort(), [
       'send notes.txt done',
       'send photos/p1.jpg done',

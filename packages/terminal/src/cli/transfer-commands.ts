@@ -123,6 +123,8 @@ export async function runDaemon(host: TerminalHost, log: (line: string) => void)
   );
   if (s.account.device) log(`connection: ${s.connection.state}`);
   let joined = s.account.device !== undefined;
+  /** Each transfer's last logged state: a file's end comes as more than one event. */
+  const logged = new Map<string, string>();
   host.subscribe((e) => {
     // Once: every later settings change is an account event with the device too.
     if (e.type === 'account' && e.data.device && !joined) {
@@ -136,11 +138,14 @@ export async function runDaemon(host: TerminalHost, log: (line: string) => void)
       const c = e.data;
       const path =
         c.phase === 'ringing' || c.phase === 'secure' || c.path?.secure === false ? pathLine(c) : '';
+      const issuer = c.phase === 'secure' ? `; ${issuerLine(c)}` : '';
       log(
-        `channel ${c.id} with ${c.peer}: ${c.phase}${c.reason ? ` (${c.reason})` : ''}${path ? `; ${path}` : ''}`,
+        `channel ${c.id} with ${c.peer}: ${c.phase}${c.reason ? ` (${c.reason})` : ''}${path ? `; ${path}` : ''}${issuer}`,
       );
     }
-    if (e.type === 'transfer' && e.data.state !== 'active') {
+    if (e.type === 'transfer' && e.data.state !== 'active' && logged.get(e.data.id) !== e.data.state) {
+      logged.set(e.data.id, e.data.state);
+      if (logged.size > 1000) logged.delete(logged.keys().next().value!);
       log(
         `file ${e.data.name} (${e.data.direction}): ${e.data.state}${e.data.savedAs ? ` → ${e.data.savedAs}` : ''}`,
       );

@@ -118,8 +118,12 @@ test('a channel across domains is checked against the other domain’s CA, fetch
   const content = randomBytes(256 * 1024);
   await writeFile(file, content);
   const done = nextEvent(bob, (e) => e.type === 'transfer' && e.data.state === 'done', 10_000);
+  const sent = nextEvent(alice, (e) => e.type === 'transfer' && e.data.state === 'done', 10_000);
   await alice.call('transfer.send', { channelId, paths: [file] });
   const got = (await done).data as TransferView;
+  const mineDone = (await sent).data as TransferView;
+  assert.equal(mineDone.size, content.length, 'the sender shows the file’s size');
+  assert.equal(mineDone.bytesDone, content.length);
   const sha = (x: Buffer) => createHash('sha256').update(x).digest('hex');
   assert.equal(sha(await readFile(got.savedAs!)), sha(content));
 });

@@ -299,7 +299,7 @@ describe("the seed's Fig. 3 on network namespaces: two domains, federated", () =
       assert.equal(sha256(received), sha256(bytes), 'the bytes that arrived are the bytes sent');
       await bob.daemon!.waitFor(
         new RegExp(
-          `^channel \\S+ with ${escape(aor(alice))}: secure; path: ${escape(pathText(secureHops, true))}$`,
+          `^channel \\S+ with ${escape(aor(alice))}: secure; path: ${escape(pathText(secureHops, true))}; certificate issued by a\\.example's CA$`,
           'm',
         ),
         1000,

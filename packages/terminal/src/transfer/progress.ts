@@ -21,7 +21,8 @@ export class ProgressMeter {
 
   /** `interval`: least time between two reports (ms); 100 ms is at most 10 per second. */
   constructor(
-    readonly total: number,
+    /** Bytes in all; a sender sets it once the file is open. */
+    public total: number,
     private readonly interval: number,
     private readonly emit: (p: TransferProgress) => void,
     private readonly now: () => number = () => performance.now(),

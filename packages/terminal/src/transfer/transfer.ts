@@ -91,7 +91,7 @@ export abstract class Transfer extends EventEmitter<TransferEvents> {
     readonly transferId: string,
     /** Relative path, last segment = file name (the receiver's is the neutralised one). */
     public path: string[],
-    public size: number,
+    size: number,
     readonly group: OfferGroup | undefined,
     initial: TransferState,
   ) {
@@ -102,6 +102,15 @@ export abstract class Transfer extends EventEmitter<TransferEvents> {
       this.emit('progress', p);
       owner.onProgress(this, p);
     });
+  }
+
+  /** The file's size in bytes: a sender learns it once the file is open (0 until then). */
+  get size(): number {
+    return this.meter.total;
+  }
+
+  set size(bytes: number) {
+    this.meter.total = bytes;
   }
 
   get name(): string {
