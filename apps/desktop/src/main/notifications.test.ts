@@ -47,6 +47,23 @@ describe('noticeFor', () => {
     }
   });
 
+  it('announces an incoming request refused because its path was not secure, not other failures', () => {
+    const reason = 'the path does not begin at the caller';
+    expect(
+      noticeFor(channel({ phase: 'failed', path: { hops: ['2001:db8::5060'], secure: false, reason } })),
+    ).toEqual({
+      kind: 'refused-insecure',
+      key: 'channel:c1',
+      subject: 'sip:bob@example.org',
+      reason,
+    });
+    expect(noticeFor(channel({ phase: 'failed', reason: 'bob is offline' }))).toBeUndefined();
+    expect(noticeFor(channel({ phase: 'failed', path: { hops: ['a', 'b'], secure: true } }))).toBeUndefined();
+    expect(
+      noticeFor(channel({ direction: 'outgoing', phase: 'failed', path: { hops: [], secure: false } })),
+    ).toBeUndefined();
+  });
+
   it('announces finished and failed transfers, nothing in between', () => {
     expect(noticeFor(transfer({}))).toMatchObject({ kind: 'received', subject: 'report.pdf' });
     expect(noticeFor(transfer({ direction: 'send' }))).toMatchObject({ kind: 'sent' });
@@ -125,6 +142,17 @@ describe('Notifier', () => {
     });
     return { n, shown, focusCount: () => focusCount };
   }
+
+  it('shows a refused insecure request at once, saying why', () => {
+    const { n, shown } = notifier();
+    n.handle(channel({ phase: 'failed', path: { hops: [], secure: false, reason: 'no path at all' } }));
+    expect(shown.map((s) => s.text)).toEqual([
+      {
+        title: 'Insecure channel request refused',
+        body: 'sip:bob@example.org tried to open a channel, but the path was not secure end to end: no path at all',
+      },
+    ]);
+  });
 
   it('shows a channel request at once, once, and focuses the window on click', () => {
     const { n, shown, focusCount } = notifier();

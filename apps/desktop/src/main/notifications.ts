@@ -1,11 +1,11 @@
 /**
- * OS notifications for what needs the person while the window is not in front: a channel request,
- * and finished transfers. `noticeFor` decides from one terminal event; `summarise` turns the transfers
+ * OS notifications for what needs the person while the window is not in front: a channel request, one
+ * refused because its path was not secure end to end, and finished transfers. `noticeFor` decides from one terminal event; `summarise` turns the transfers
  * that finished close together (a folder is many files) into one notification; `Notifier` shows them.
  */
 import type { TerminalEvent } from '@tsunagu/protocol';
 
-export type NoticeKind = 'channel-request' | 'received' | 'sent' | 'failed';
+export type NoticeKind = 'channel-request' | 'refused-insecure' | 'received' | 'sent' | 'failed';
 
 export interface Notice {
   kind: NoticeKind;
@@ -26,6 +26,15 @@ export function noticeFor(event: TerminalEvent): Notice | undefined {
     const c = event.data;
     if (c.direction === 'incoming' && c.phase === 'ringing') {
       return { kind: 'channel-request', key: `channel:${c.id}`, subject: c.peer };
+    }
+    // Refused by the terminal itself (Route-Security): the person should know someone tried.
+    if (c.direction === 'incoming' && c.phase === 'failed' && c.path?.secure === false) {
+      return {
+        kind: 'refused-insecure',
+        key: `channel:${c.id}`,
+        subject: c.peer,
+        ...(c.path.reason ? { reason: c.path.reason } : {}),
+      };
     }
     return undefined;
   }
@@ -69,6 +78,14 @@ export function summarise(notices: readonly Notice[]): NotificationText {
 }
 
 export function channelRequestText(notice: Notice): NotificationText {
+  if (notice.kind === 'refused-insecure') {
+    return {
+      title: 'Insecure channel request refused',
+      body:
+        `${clip(notice.subject)} tried to open a channel, but the path was not secure end to end` +
+        (notice.reason ? `: ${clip(notice.reason)}` : ''),
+    };
+  }
   return { title: 'Channel request', body: `${clip(notice.subject)} wants to open a secure channel` };
 }
 
@@ -106,7 +123,7 @@ export class Notifier {
     if (!notice || this.#seen.has(notice.key)) return;
     if (this.#seen.size >= SEEN_LIMIT) this.#seen.clear();
     this.#seen.add(notice.key);
-    if (notice.kind === 'channel-request') {
+    if (notice.kind === 'channel-request' || notice.kind === 'refused-insecure') {
       this.#show(channelRequestText(notice));
       return;
     }
