@@ -476,6 +476,8 @@ export class IncomingCall extends EventEmitter<IncomingCallEvents> {
   #cancelled = false;
   #failedNegotiation = false;
   #accepting: Promise<void> | undefined;
+  /** Answers 480 when nobody decided in time (ours, not sip.js's, whose 480 would carry no path). */
+  readonly #ringTimer: NodeJS.Timeout;
 
   /** @internal Created by Signalling for each INVITE. */
   constructor(
@@ -487,11 +489,20 @@ export class IncomingCall extends EventEmitter<IncomingCallEvents> {
     readonly offer: string,
     /** The signalling path the INVITE took (Route-Security), checked by Signalling: secure. */
     readonly path: PathVerdict,
+    /** How long it may ring before it is answered 480 Temporarily Unavailable. */
+    ringTimeoutMs: number,
   ) {
     super();
     this.#invitation = invitation;
     this.#registry = registry;
     this.#pathHeaders = routeSecurityHeaders(invitation.request.getHeaders(ROUTE_SECURITY));
+    this.#ringTimer = setTimeout(() => {
+      if (this.#state !== 'ringing' || this.#invitation.state !== SessionState.Initial) return;
+      void this.#invitation
+        .reject({ statusCode: 480, extraHeaders: this.#pathHeaders })
+        .catch(() => undefined);
+    }, ringTimeoutMs);
+    this.#ringTimer.unref();
     invitation.delegate = {
       onBye: (bye) => {
         this.#remoteHangup = true;
@@ -527,6 +538,7 @@ export class IncomingCall extends EventEmitter<IncomingCallEvents> {
     if (this.#state !== 'ringing')
       throw new CallError('rejected', `cannot accept a call that is ${this.#state}`);
     this.#state = 'accepting';
+    clearTimeout(this.#ringTimer);
     // The answer is made before sip.js is involved, so that a negotiator failure is answered 488 Not
     // Acceptable Here (sip.js would turn it into a 480).
     let sdp: string;
@@ -588,6 +600,7 @@ export class IncomingCall extends EventEmitter<IncomingCallEvents> {
   }
 
   #onTerminated(): void {
+    clearTimeout(this.#ringTimer);
     const was = this.#state;
     this.#state = 'ended';
     if (this.#ended) return;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseChannelSdp } from '@tsunagu/protocol';
 import { header, headerValues, type SipRequest } from '@tsunagu/server/sip';
 import { startTestServer, type SipTestClient, type TestServer } from '@tsunagu/server/testing';
-import { CallError, type IncomingCall } from './calls.js';
+import { CallError, type CallEnded, type IncomingCall } from './calls.js';
 import type { RegistrationInfo } from './registration.js';
 import { calleePath, offerAddresses, refusedPath, viaReceived } from './route-security.js';
 import type { InsecureCall, Signalling } from './signalling.js';
@@ -153,6 +153,31 @@ describe('over the real server', () => {
         erin.send(erin.inDialog(dialog, 'ACK'));
         assert.equal((await erin.sendRequest(erin.inDialog(dialog, 'BYE'))).status, 200);
       }
+    }
+  });
+
+  test('a call nobody answers in time: 480, with the path copied back', async () => {
+    const gina = signallingFor(t, 'gina', { ringTimeout: 1 });
+    await gina.start();
+    try {
+      const erin = await client('erin', true);
+      const incoming = waitFor<[IncomingCall]>(gina, 'incoming');
+      const req = erin.build('INVITE', `sip:gina@${t.domain}`, {
+        headers: [{ name: 'Route-Security', value: LOOP }],
+        body: await dummyNegotiator('erin').createOffer(),
+        contentType: 'application/sdp',
+      });
+      const started = Date.now();
+      const answered = erin.sendRequest(req);
+      const [inc] = await incoming;
+      const ended = waitFor<[CallEnded]>(inc, 'ended', () => true, 5_000);
+      const res = await answered;
+      assert.equal(res.status, 480);
+      assert.deepEqual(headerValues(res, 'Route-Security'), [LOOP, LOOP]);
+      assert.ok(Date.now() - started >= 900, 'not before the ring timeout');
+      assert.deepEqual((await ended)[0], { by: 'local', reason: 'timeout' });
+    } finally {
+      await gina.stop();
     }
   });
 

@@ -215,7 +215,9 @@ export class Signalling extends EventEmitter<SignallingEvents> {
       instanceId: options.instanceId,
       // Recovery is done here (backoff, re-registration); sip.js must not reconnect on its own.
       reconnectionAttempts: 0,
-      noAnswerTimeout: options.ringTimeout ?? 60,
+      // IncomingCall answers 480 itself at the ring timeout, with the path; sip.js's own (pathless) 480
+      // is only a backstop behind it.
+      noAnswerTimeout: (options.ringTimeout ?? 60) + 5,
       sessionDescriptionHandlerFactory: this.#sdh.factory,
       userAgentString: `Tsunagu/${VERSION} sip.js/0.21.2`,
       logBuiltinEnabled: false,
@@ -680,7 +682,8 @@ export class Signalling extends EventEmitter<SignallingEvents> {
       refuse(480);
       return;
     }
-    this.emit('incoming', new IncomingCall(invitation, this.#sdh, caller, request.body, path));
+    const ringMs = (this.#o.ringTimeout ?? 60) * 1000;
+    this.emit('incoming', new IncomingCall(invitation, this.#sdh, caller, request.body, path, ringMs));
   }
 
   #sipLog(level: LogLevel, category: string, content: string): void {
