@@ -32,6 +32,7 @@ import {
 } from './transport/connection.js';
 import { listenTcp, listenTls, type ConnectFn } from './transport/tls.js';
 import { PeerLinks } from './federation/links.js';
+import { createResolver, DNS_TIMEOUT_MS } from './federation/srv.js';
 import { listenWss } from './transport/wss.js';
 
 export interface ServerOptions {
@@ -41,6 +42,11 @@ export interface ServerOptions {
   admin?: HostPort;
   /** The plain-TCP listener for insecure federation peers (overrides `federation.tcp`). */
   tcp?: HostPort;
+  /**
+   * The DNS servers that find peers added without an address (`1.2.3.4`, `1.2.3.4:5353`,
+   * `[2001:db8::53]:53`; overrides `federation.dns.servers`; default: the system's).
+   */
+  dnsServers?: string[];
   logLevel?: string;
   logger?: Logger;
   /** Tighter limits for tests; production uses the defaults. */
@@ -68,6 +74,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const config = loadConfig(opts.dataDir);
   const paths = dataPaths(opts.dataDir);
   const log = opts.logger ?? createLogger((opts.logLevel ?? 'info') as 'info');
+  // Before anything is opened: a malformed server address throws here.
+  const resolver = createResolver(opts.dnsServers ?? config.federation.dns?.servers, DNS_TIMEOUT_MS);
   const creds = {
     key: fs.readFileSync(paths.serverKey, 'utf8'),
     cert: fs.readFileSync(paths.serverCert, 'utf8'),
@@ -165,6 +173,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     log: log.child({ module: 'federation' }),
     metrics,
     timeoutMs: transportLimits.handshakeTimeoutMs,
+    dns: { resolver, timeoutMs: DNS_TIMEOUT_MS },
   });
   peers.configure(store.peers.list());
   const ctx: ServerContext = {

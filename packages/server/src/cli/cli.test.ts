@@ -623,7 +623,7 @@ describe('peers', () => {
   it('adds, lists and removes peers', async () => {
     assert.equal(
       (await cli(['peer', 'list', '--data', data])).stdout.split('\n')[0],
-      'No peers. Add one with: tsunagu-server peer add DOMAIN --address HOST:PORT --ca-fingerprint sha256:…',
+      'No peers. Add one with: tsunagu-server peer add DOMAIN --ca-fingerprint sha256:… [--address HOST:PORT]',
     );
     assert.deepEqual(await listJson(), []);
     // as pasted: without colons, lower case; the domain in capitals; an IPv6 address
@@ -718,6 +718,39 @@ describe('peers', () => {
     );
     store.close();
   });
+  it('adds a peer without --address, found by DNS, and lists it as such', async () => {
+    const d = await cli(['peer', 'add', 'd.example', '--ca-fingerprint', otherFingerprint, '--data', data]);
+    assert.equal(d.code, 0, d.stderr);
+    assert.equal(
+      d.stdout,
+      `Added peer d.example: DNS SRV _sips._tcp.d.example over TLS, CA ${otherFingerprint}\n`,
+    );
+    const list = await cli(['peer', 'list', '--data', data]);
+    assert.ok(
+      list.stdout
+        .split('\n')
+        .some(
+          (l) =>
+            l.split(/ {2,}/).join('|') === `d.example|DNS SRV _sips._tcp.d.example|tls|${otherFingerprint}`,
+        ),
+      list.stdout,
+    );
+    const json = (await listJson()).find((p) => p.domain === 'd.example');
+    assert.deepEqual(
+      { ...json, createdAt: undefined },
+      {
+        domain: 'd.example',
+        host: null,
+        port: null,
+        caFingerprint: otherFingerprint,
+        transport: 'tls',
+        createdAt: undefined,
+      },
+      'host and port null: found by DNS',
+    );
+    const removed = await cli(['peer', 'remove', 'd.example', '--data', data]);
+    assert.equal(removed.stdout, 'Removed peer d.example (DNS SRV _sips._tcp.d.example).\n');
+  });
   it('refuses bad input with one clear line, exits non-zero and changes nothing', async () => {
     const before = await listJson();
     assert.ok(before.length > 0);
@@ -741,7 +774,11 @@ describe('peers', () => {
         1,
         "peer 'b.example' already exists: remove it first to change it (tsunagu-server peer remove b.example)",
       ],
-      [add('d.example', '--ca-fingerprint', fp), 2, "required option '--address <host:port>' not specified"],
+      [
+        add('d.example', '--ca-fingerprint', fp, '--insecure-tcp'),
+        2,
+        '--insecure-tcp needs --address HOST:PORT: the plain-TCP listener admits a peer by its IP address, so such a peer cannot be found by DNS',
+      ],
       [
         add('d.example', '--address', 'h:1'),
         2,

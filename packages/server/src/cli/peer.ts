@@ -11,6 +11,7 @@ import { readCaCertificate } from './ca.js';
 import {
   CliError,
   PROGRAM,
+  UsageError,
   isoTime,
   note,
   out,
@@ -23,7 +24,7 @@ import type { DataOptions } from './common.js';
 import { caListenArg } from './init.js';
 
 interface PeerAddOptions extends DataOptions {
-  address: HostPort;
+  address?: HostPort;
   caFingerprint: string;
   insecureTcp?: boolean;
 }
@@ -41,6 +42,10 @@ function fingerprintArg(value: string): string {
 }
 
 const describeTransport = (t: PeerTransport) => (t === 'tls' ? 'TLS' : 'plain TCP (not secure)');
+
+/** `sip.b.example:5061`, or where DNS is asked for a peer without a fixed address. */
+const describeAddress = (p: Peer) =>
+  p.host === null ? `DNS SRV _sips._tcp.${p.domain}` : formatHostPort({ host: p.host, port: p.port });
 
 /**
  * The `peer add` the admin of the other domain runs for this server, or undefined when this server has
@@ -71,9 +76,9 @@ export function registerPeer(program: Command): void {
       .command('add')
       .argument('<domain>', "the other server's SIP domain, e.g. b.example")
       .description('add the server of another domain')
-      .requiredOption(
+      .option(
         '--address <host:port>',
-        'where its SIP TLS listener is (its config.json sip.port, default 5061); IPv6 in brackets',
+        'where its SIP TLS listener is (its config.json sip.port, default 5061); IPv6 in brackets. Without it, found by DNS: _sips._tcp.DOMAIN SRV records, else DOMAIN:5061',
         caListenArg,
       )
       .requiredOption(
@@ -86,6 +91,11 @@ export function registerPeer(program: Command): void {
         `plain TCP instead of mutual TLS, for tests and legacy peers (${NOT_SECURE})`,
       ),
   ).action(async (domain: string, opts: PeerAddOptions) => {
+    if (opts.insecureTcp && !opts.address) {
+      throw new UsageError(
+        '--insecure-tcp needs --address HOST:PORT: the plain-TCP listener admits a peer by its IP address, so such a peer cannot be found by DNS',
+      );
+    }
     await withData(opts, ({ store, config }) => {
       if (domain.trim().toLowerCase() === config.domain) {
         throw new CliError(
@@ -94,13 +104,12 @@ export function registerPeer(program: Command): void {
       }
       const p = store.peers.add({
         domain,
-        host: opts.address.host,
-        port: opts.address.port,
+        ...opts.address,
         caFingerprint: opts.caFingerprint,
         transport: opts.insecureTcp ? 'tcp' : 'tls',
       });
       out(
-        `Added peer ${p.domain}: ${formatHostPort(p)} over ${describeTransport(p.transport)}, CA ${p.caFingerprint}`,
+        `Added peer ${p.domain}: ${describeAddress(p)} over ${describeTransport(p.transport)}, CA ${p.caFingerprint}`,
       );
       if (p.transport === 'tcp') note(`note: ${NOT_SECURE}`);
       const back = reciprocal(opts, config, p);
@@ -118,14 +127,14 @@ export function registerPeer(program: Command): void {
         }
         if (peers.length === 0) {
           out(
-            `No peers. Add one with: ${PROGRAM} peer add DOMAIN --address HOST:PORT --ca-fingerprint sha256:…`,
+            `No peers. Add one with: ${PROGRAM} peer add DOMAIN --ca-fingerprint sha256:… [--address HOST:PORT]`,
           );
           return;
         }
         out(
           table(
             ['DOMAIN', 'ADDRESS', 'TRANSPORT', 'CA FINGERPRINT'],
-            peers.map((p) => [p.domain, formatHostPort(p), p.transport, p.caFingerprint]),
+            peers.map((p) => [p.domain, describeAddress(p), p.transport, p.caFingerprint]),
           ),
         );
       });
@@ -140,7 +149,7 @@ export function registerPeer(program: Command): void {
       if (!p || !store.peers.remove(p.domain)) {
         throw new CliError(`no such peer '${domain}' (${PROGRAM} peer list shows them)`);
       }
-      out(`Removed peer ${p.domain} (${formatHostPort(p)}).`);
+      out(`Removed peer ${p.domain} (${describeAddress(p)}).`);
     });
   });
 }

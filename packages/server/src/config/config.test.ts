@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { createResolver } from '../federation/srv.js';
 import { formatHostPort, normaliseHost, parseHostPort } from './address.js';
 import { createConfig, loadConfig, parseConfig, serialiseConfig } from './config.js';
 import { formatDuration, parseDuration } from './duration.js';
@@ -143,6 +144,17 @@ describe('config', () => {
     assert.deepEqual(c.admin, { listen: '::1', port: 0 });
     assert.equal(c.policyDefault, 'deny-all');
   });
+  it('takes the DNS servers that find peers, as the resolver takes them', () => {
+    const servers = ['192.0.2.53', '192.0.2.53:5353', '2001:db8::53', '[2001:db8::53]:53'];
+    const c = parseConfig({
+      version: 1,
+      domain: 'example.org',
+      hosts: ['localhost'],
+      federation: { dns: { servers } },
+    });
+    assert.deepEqual(c.federation.dns, { servers });
+    assert.doesNotThrow(() => createResolver(c.federation.dns?.servers));
+  });
   it('reports precise errors', () => {
     const base = { version: 1, domain: 'example.org', hosts: ['localhost'] };
     const cases: [unknown, string][] = [
@@ -177,6 +189,22 @@ describe('config', () => {
       [
         { ...base, digest: { nonceTtlSeconds: 1 } },
         'config.json: digest.nonceTtlSeconds must be an integer number of seconds from 10 to 86400',
+      ],
+      [
+        { ...base, federation: { dns: { servers: ['dns.example'] } } },
+        'config.json: federation.dns.servers[0] must be an IP address, optionally with a port: 192.0.2.53, 192.0.2.53:5353, [2001:db8::53]:53 (got "dns.example")',
+      ],
+      [
+        { ...base, federation: { dns: { servers: ['dns.example:53'] } } },
+        'config.json: federation.dns.servers[0] must be an IP address, optionally with a port',
+      ],
+      [
+        { ...base, federation: { dns: { servers: ['192.0.2.53:0'] } } },
+        'config.json: federation.dns.servers[0] must be an IP address, optionally with a port',
+      ],
+      [
+        { ...base, federation: { dns: { servers: [] } } },
+        'config.json: federation.dns.servers must have at least 1 entry',
       ],
       [[], 'config.json: must be an object (got an array)'],
     ];

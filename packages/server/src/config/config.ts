@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { z } from 'zod';
-import { isHostname, ipVersion } from './address.js';
+import { isHostname, ipVersion, parseHostPort } from './address.js';
 import { parseDuration } from './duration.js';
 import { ConfigError } from './errors.js';
 import { dataPaths } from './paths.js';
@@ -41,6 +41,22 @@ const seconds = (min: number, max: number) => {
   const m = { error: `must be an integer number of seconds from ${min} to ${max}` };
   return z.number(m).int(m).min(min, m).max(max, m);
 };
+
+/** A DNS server as `Resolver.setServers` takes it: an IP address, optionally with a port. */
+const dnsServerField = z.string().refine(
+  (s) => {
+    if (ipVersion(s) !== 0) return true;
+    try {
+      return ipVersion(parseHostPort(s, { allowPortZero: false }).host) !== 0;
+    } catch {
+      return false;
+    }
+  },
+  {
+    error: (iss) =>
+      `must be an IP address, optionally with a port: 192.0.2.53, 192.0.2.53:5353, [2001:db8::53]:53 (got ${JSON.stringify(iss.input)})`,
+  },
+);
 
 const domainField = z
   .string()
@@ -127,6 +143,11 @@ export const configSchema = z
          * nobody else. Absent (the default): federation is TLS only.
          */
         tcp: z.strictObject({ listen: hostField, port: portField(0) }).optional(),
+        /**
+         * The DNS servers asked for peers added without an address (`_sips._tcp` SRV, then A and
+         * AAAA). Absent (the default): the system's, from /etc/resolv.conf.
+         */
+        dns: z.strictObject({ servers: z.array(dnsServerField).min(1).max(8) }).optional(),
       })
       .prefault({}),
     invites: z

@@ -1,11 +1,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { fingerprint } from '../ca/ca.js';
-import { headerValues, type SipRequest } from '../sip/message.js';
+import { header, headerValues, type SipMessage, type SipRequest } from '../sip/message.js';
+import { parseNameAddr, parseUri } from '../sip/uri.js';
+import type { Connection } from '../transport/connection.js';
 import { screenPeerNotify } from './relay.js';
 import { readFileSync } from 'node:fs';
 import { dataPaths } from '../config/index.js';
-import { SipTestClient, startTestServer, type TestServer } from '../testing/index.js';
+import { SipTestClient, startTestServer, type Dialog, type TestServer } from '../testing/index.js';
 
 /**
  * Two domains on loopback, each server configured with the other's CA fingerprint (DESIGN.md "Several
@@ -351,4 +354,226 @@ test('a peer’s contact list is screened for the user it goes to, whatever its 
     [],
     'a To naming alice does not widen mallory’s list',
   );
+});
+
+/** alice@a calls bob@b and bob answers 200 (alice ACKs unless told not to): what each side holds. */
+async function call(alice: SipTestClient, bob: SipTestClient, o: { ack?: boolean } = {}) {
+  const req = invite(alice, 'sip:bob@b.example');
+  const done = alice.sendRequest(req);
+  const got = await bob.nextRequest('INVITE');
+  bob.respond(got, 200, { toTag: 'b1' });
+  const ok = await done;
+  assert.equal(ok.status, 200);
+  const ad = alice.dialogFrom(req, ok);
+  if (o.ack !== false) {
+    alice.send(alice.inDialog(ad, 'ACK'));
+    await bob.nextRequest('ACK');
+  }
+  return { got, ad, bd: bob.dialogAsCallee(got, 'b1') };
+}
+
+/** Both ends (at A and at B) of the federation link a dialog's Record-Routes name. */
+function linkEnds(msg: SipMessage): Connection[] {
+  const ids = headerValues(msg, 'Record-Route').flatMap((rr) =>
+    String(parseUri(parseNameAddr(rr)?.uri ?? '')?.params.tsu ?? '').split('.'),
+  );
+  return [a, b].flatMap((t) =>
+    ids.map((id) => t.server.context.connection(id)).filter((c): c is Connection => c?.peer !== undefined),
+  );
+}
+
+/** The link a dialog crossed breaks (a network blip): closed at A, and B sees it close too. */
+async function breakLink(msg: SipMessage): Promise<void> {
+  const ends = linkEnds(msg);
+  assert.equal(ends.length, 2, 'the link’s end at A and its end at B');
+  ends[0]!.close('test: the link breaks');
+  await a.until(() => ends.every((c) => c.closed), 'both ends to see the link close');
+}
+
+/** Whether `t` logged opening a federation link to `domain` since log line `mark`. */
+const openedLink = (t: TestServer, mark: number, domain: string): boolean =>
+  t.logs.slice(mark).some((l) => l.msg === 'federation link open' && l.peer === domain);
+
+/** A BYE in dialog `d`, answered 200 by whoever receives it, checked to arrive with `asserted`. */
+async function bye(from: SipTestClient, d: Dialog, to: SipTestClient, asserted: string): Promise<void> {
+  const done = from.sendRequest(from.inDialog(d, 'BYE'));
+  const got = await to.nextRequest('BYE');
+  assert.equal(header(got, 'Call-ID'), d.callId);
+  assert.deepEqual(headerValues(got, 'P-Asserted-Identity'), [`<${asserted}>`]);
+  to.respond(got, 200);
+  assert.equal((await done).status, 200, 'the 200 found its way back');
+}
+
+/**
+ * alice@a calls bob@b, the link breaks, then one end hangs up: its BYE must reach the other over a link
+ * its own server opens, and the 200 come back. Returns the INVITE bob got.
+ */
+async function byeAfterBreak(end: 'caller' | 'callee'): Promise<SipRequest> {
+  const alice = await registered(a, 'alice');
+  const bob = await registered(b, 'bob');
+  const { got, ad, bd } = await call(alice, bob);
+  await breakLink(got);
+  const [server, peer] = end === 'caller' ? [a, b] : [b, a];
+  const mark = server.logs.length;
+  if (end === 'caller') await bye(alice, ad, bob, alice.aor);
+  else await bye(bob, bd, alice, bob.aor);
+  assert.ok(openedLink(server, mark, peer.domain), `${server.domain} opened a fresh link for it`);
+  alice.close();
+  bob.close();
+  return got;
+}
+
+test('each server’s Record-Route names the side that is a federation link; when the link breaks, bob’s BYE reaches alice over a link B opens, and her 200 gets back', async () => {
+  const got = await byeAfterBreak('callee');
+  const [byB, byA] = headerValues(got, 'Record-Route');
+  assert.match(
+    byB!,
+    /;tsu=[\w-]+\.[\w-]+;tsu-peer=1:a\.example:[\w-]{16}>$/,
+    'B: the first side is a.example',
+  );
+  assert.match(byA!, /;tsu=[\w-]+\.[\w-]+;tsu-peer=2:b\.example:[\w-]{16}>$/, 'A: the second is b.example');
+});
+
+test('when the link breaks, alice’s BYE reaches bob over a link A opens, and his 200 gets back', async () => {
+  await byeAfterBreak('caller');
+});
+
+test('when the link breaks before the ACK, the ACK for the 2xx reaches bob over a link A opens', async () => {
+  const alice = await registered(a, 'alice');
+  const bob = await registered(b, 'bob');
+  const { got, ad } = await call(alice, bob, { ack: false });
+  await breakLink(got);
+  const mark = a.logs.length;
+  alice.send(alice.inDialog(ad, 'ACK'));
+  const ack = await bob.nextRequest('ACK');
+  assert.equal(header(ack, 'Call-ID'), ad.callId, 'forwarded statelessly, as any ACK for a 2xx');
+  assert.deepEqual(headerValues(ack, 'P-Asserted-Identity'), ['<sip:alice@a.example>']);
+  assert.ok(openedLink(a, mark, 'b.example'), 'A opened a fresh link for it');
+  await bye(alice, ad, bob, 'sip:alice@a.example');
+  alice.close();
+  bob.close();
+});
+
+test('an in-dialog request for which no link to the peer can be had gets 430; once the peer is back, the dialog goes on', async () => {
+  const alice = await registered(a, 'alice');
+  const bob = await registered(b, 'bob');
+  const { ad } = await call(alice, bob);
+  const dead = net.createServer();
+  await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
+  const deadPort = (dead.address() as net.AddressInfo).port;
+  await new Promise((resolve) => dead.close(resolve));
+  const peerPort = () => a.server.context.peers.get('b.example')?.port;
+  try {
+    // The admin points b.example elsewhere (a reload closes the link), and nothing answers there.
+    a.admin.peers.remove('b.example');
+    await a.peer(b, { port: deadPort });
+    await a.until(() => peerPort() === deadPort, 'A to load the changed peer');
+    const failed = await alice.sendRequest(alice.inDialog(ad, 'BYE'));
+    assert.equal(failed.status, 430);
+    assert.ok(
+      a.logs.some((l) => l.msg === 'no federation link for an in-dialog request'),
+      'A logged why',
+    );
+  } finally {
+    a.admin.peers.remove('b.example');
+    await a.peer(b);
+    await a.until(() => peerPort() === b.sip.port, 'A to load b.example back');
+  }
+  await bye(alice, ad, bob, 'sip:alice@a.example');
+  alice.close();
+  bob.close();
+});
+
+test('a dialog’s peer side may go on over any link that proves that domain, and only so: another peer domain’s link, another user or a made-up peer parameter gets nothing through', async () => {
+  const c = await startTestServer({ domain: 'c.example' });
+  const mallory = await registered(a, 'mallory');
+  try {
+    await a.peer(c);
+    const alice = await registered(a, 'alice');
+    const bob = await registered(b, 'bob');
+    const { got, bd } = await call(alice, bob);
+    const routeA = headerValues(got, 'Record-Route')[1]!;
+    /** A server's own certificate and CA, as a link from that domain presents them. */
+    const linkFrom = async (t: TestServer) => {
+      const mark = a.logs.length;
+      const link = await SipTestClient.connect({
+        host: '127.0.0.1',
+        port: a.sip.port,
+        ca: a.ca,
+        servername: 'localhost',
+        domain: t.domain,
+        user: 'x',
+        cert: `${readFileSync(dataPaths(t.dataDir).serverCert, 'utf8')}${t.ca}`,
+        key: readFileSync(dataPaths(t.dataDir).serverKey, 'utf8'),
+      });
+      await a.until(
+        () => a.logs.slice(mark).some((l) => l.msg === 'federation link from peer' && l.peer === t.domain),
+        `A to take the link as ${t.domain}`,
+      );
+      return link;
+    };
+    const byeVia = (sender: SipTestClient, from: string) =>
+      sender.sendRequest(
+        sender.build('BYE', bd.remoteTarget, {
+          from: `<${from}>;tag=${bd.localTag}`,
+          to: `<${bd.remoteUri}>;tag=${bd.remoteTag}`,
+          callId: bd.callId,
+          headers: [{ name: 'Route', value: routeA }],
+        }),
+      );
+
+    const fromC = await linkFrom(c);
+    const refusedC = await byeVia(fromC, 'sip:dan@c.example');
+    assert.deepEqual(
+      [refusedC.status, refusedC.reason],
+      [403, 'Forbidden'],
+      'c.example is not the dialog’s peer',
+    );
+    const refusedMallory = await byeVia(mallory, 'sip:mallory@a.example');
+    assert.deepEqual(
+      [refusedMallory.status, refusedMallory.reason],
+      [403, 'Forbidden'],
+      'nor is another user',
+    );
+
+    // A second link that proves b.example (the dialog's own is still up) is as good as the first.
+    const fromB = await linkFrom(b);
+    const done = byeVia(fromB, 'sip:bob@b.example');
+    const got2 = await alice.nextRequest('BYE');
+    assert.equal(header(got2, 'Call-ID'), bd.callId);
+    assert.equal(
+      alice.incoming.filter((r) => r.method === 'BYE').length,
+      0,
+      'the refused ones were not forwarded',
+    );
+    alice.respond(got2, 200);
+    assert.equal((await done).status, 200);
+
+    // A terminal cannot make up a peer side (to send anything to a peer domain past our policy): the
+    // parameter is signed by the server that wrote it, and one that does not verify counts for nothing.
+    const probe = mallory.sendRequest(invite(mallory, 'sip:alice@a.example'));
+    const local = await alice.nextRequest('INVITE');
+    alice.respond(local, 486, { toTag: 'busy' });
+    assert.equal((await probe).status, 486);
+    // mallory's own connection id, as the Record-Route of any dialog of hers tells her.
+    const [malloryId] = String(
+      parseUri(parseNameAddr(headerValues(local, 'Record-Route')[0]!)!.uri)!.params.tsu,
+    ).split('.');
+    const forged = await mallory.sendRequest(
+      mallory.build('BYE', 'sip:bob@b.example', {
+        headers: [
+          {
+            name: 'Route',
+            value: `<sip:127.0.0.1:${a.sip.port};transport=tls;lr;tsu=${malloryId}.gone;tsu-peer=2:b.example:${'A'.repeat(16)}>`,
+          },
+        ],
+      }),
+    );
+    assert.equal(forged.status, 430, 'the made-up side is gone, not a link to b.example');
+    for (const x of [fromC, fromB, alice, bob]) x.close();
+  } finally {
+    mallory.close();
+    a.admin.peers.remove('c.example');
+    await c.close();
+  }
 });

@@ -6,6 +6,7 @@ import type { Peer } from '../store/index.js';
 import type { Connection } from '../transport/connection.js';
 import { PeerRefusedError, type ConnectFn } from '../transport/tls.js';
 import { peerCertificateProblem } from './peer-certificate.js';
+import { connectByDns, type DnsOptions } from './srv.js';
 
 /**
  * Links to the session servers of other domains (DESIGN.md "Several servers"). One link per peer
@@ -25,7 +26,10 @@ export class PeerLinks {
       connect: ConnectFn;
       log: Logger;
       metrics: Metrics;
+      /** Bound on each connection attempt. */
       timeoutMs: number;
+      /** How a peer without a fixed address is found (federation/srv.ts). */
+      dns: DnsOptions;
     },
   ) {}
 
@@ -110,24 +114,41 @@ export class PeerLinks {
   }
 
   async #open(peer: Peer): Promise<Connection> {
+    try {
+      // Found by DNS or not, the link must prove the domain in #connect: DNS can only deny service.
+      const conn =
+        peer.host === null
+          ? await connectByDns(peer.domain, { ...this.o.dns, log: this.o.log }, (host, port) =>
+              this.#connect(peer, host, port),
+            )
+          : await this.#connect(peer, peer.host, peer.port);
+      this.#adopt(conn, peer.domain);
+      this.o.log.info(
+        { conn: conn.id, peer: peer.domain, transport: conn.transport },
+        conn.transport === 'TLS'
+          ? 'federation link open'
+          : 'federation link open over plain TCP (not secure)',
+      );
+      return conn;
+    } catch (err) {
+      this.o.log.warn({ peer: peer.domain, err: (err as Error).message }, 'federation link failed');
+      throw err;
+    }
+  }
+
+  /** One connection attempt to `host:port`, its certificate judged against what `peer` was configured with. */
+  async #connect(peer: Peer, host: string, port: number): Promise<Connection> {
     const tlsPeer = peer.transport === 'tls';
     try {
-      const conn = await this.o.connect(
-        { host: peer.host, port: peer.port, transport: tlsPeer ? 'TLS' : 'TCP', servername: peer.domain },
+      return await this.o.connect(
+        { host, port, transport: tlsPeer ? 'TLS' : 'TCP', servername: peer.domain },
         {
           timeoutMs: this.o.timeoutMs,
           ...(tlsPeer ? { check: (chain: X509Certificate[]) => peerCertificateProblem(chain, peer) } : {}),
         },
       );
-      this.#adopt(conn, peer.domain);
-      this.o.log.info(
-        { conn: conn.id, peer: peer.domain, transport: conn.transport },
-        tlsPeer ? 'federation link open' : 'federation link open over plain TCP (not secure)',
-      );
-      return conn;
     } catch (err) {
       if (err instanceof PeerRefusedError) this.o.metrics.peerRefused.inc();
-      this.o.log.warn({ peer: peer.domain, err: (err as Error).message }, 'federation link failed');
       throw err;
     }
   }

@@ -11,8 +11,9 @@ import {
 import { createResponse } from '../sip/response.js';
 import { parseAuthHeader } from '../sip/uri.js';
 import { newBranch, type ServerTransaction } from '../transaction/transactions.js';
-import { formatEndpoint, type Connection, type Identity } from '../transport/connection.js';
+import type { Connection, Identity } from '../transport/connection.js';
 import type { ServerContext } from './context.js';
+import { recordRouteFor } from './dialog-flow.js';
 import { addObservedAddress, assertIdentity, assertResponder } from './identity.js';
 import { dropUnvouchedPath, vouchedPath, writePath } from './route-security.js';
 
@@ -20,18 +21,6 @@ import { dropUnvouchedPath, vouchedPath, writePath } from './route-security.js';
 export interface Target {
   conn: Connection;
   uri: string;
-}
-
-/** Record-Route URI parameter naming the two flows of a dialog (see docs/protocol.md, "Dialogs"). */
-export const FLOW_PARAM = 'tsu';
-
-/**
- * Our Record-Route for a dialog between connections `a` (where the request came from) and `b`: the
- * address `a` reached us at — certainly routable for it, with no DNS needed — and both flow ids.
- */
-export function recordRouteFor(a: Connection, b: Connection): string {
-  const transport = a.transport === 'WSS' ? 'ws' : 'tls';
-  return `<sip:${formatEndpoint(a.local)};transport=${transport};lr;${FLOW_PARAM}=${a.id}.${b.id}>`;
 }
 
 /** Our Via for a request going down `conn`. */

@@ -18,7 +18,8 @@ import type { Connection, Identity } from '../transport/connection.js';
 import type { Presence } from '../presence/presence.js';
 import type { Issuance } from '../issuance/publish.js';
 import { localAor, type ServerContext } from './context.js';
-import { FLOW_PARAM, forward, forwardStateless } from './forward.js';
+import { forward, forwardStateless } from './forward.js';
+import { readFlow, type DialogFlow } from './dialog-flow.js';
 import { fromMatches, peerIdentity, requestIdentity } from './identity.js';
 import { screenPeerNotify } from '../federation/relay.js';
 
@@ -26,6 +27,11 @@ export const ALLOWED_METHODS =
   'REGISTER, INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, INFO, UPDATE, REFER, PUBLISH';
 /** Out-of-dialog requests proxied to a user (after authentication, the caller check and the policy). */
 const PROXIED = new Set(['INVITE', 'MESSAGE', 'OPTIONS', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'INFO']);
+/** How long an in-dialog request waits for a new link to a peer domain before it fails (430). */
+const LINK_WAIT_MS = 10_000;
+
+/** Where the other side of a dialog is now: its connection, or a peer domain whose link closed. */
+type DialogHop = { conn: Connection } | { domain: string };
 
 /** Everything that arrives on a SIP connection goes through here. */
 export class Router {
@@ -44,9 +50,16 @@ export class Router {
   }
 
   onMessage(conn: Connection, msg: SipMessage): void {
-    try {
+    this.#guarded(conn, msg, () => {
       if (msg.kind === 'response') this.#onResponse(msg);
       else this.#onRequest(conn, msg);
+    });
+  }
+
+  /** Runs one message's handling (or the part of it that resumes later) so that a throw costs that message only. */
+  #guarded(conn: Connection, msg: SipMessage, handle: () => void): void {
+    try {
+      handle();
     } catch (err) {
       // A bug must cost one request, never the process or another terminal's session.
       this.ctx.log.error({ err, conn: conn.id }, 'failed to handle message');
@@ -172,11 +185,7 @@ export class Router {
       dst.startsWith('@') && req.method === 'SUBSCRIBE' && eventPackage(req) === CONTACTS_EVENT;
     const allowed = contactList || ctx.policy().canReach(identity.aor.replace(/^sips?:/i, ''), dst);
     if (!ctx.peers.get(domain) || !allowed) return this.notFound(tx);
-    if (req.method === 'INVITE') {
-      // Opening the link may take a handshake: the caller hears 100 now, and a CANCEL meanwhile ends it.
-      ctx.serverTx.trying(tx);
-      tx.onCancel = () => this.#reply(tx, 487);
-    }
+    this.#awaitingLink(tx);
     ctx.peers.link(domain).then(
       (link) => {
         if (tx.final) return;
@@ -200,21 +209,34 @@ export class Router {
     this.#reply(tx, 404);
   }
 
-  /** A request inside a dialog this server record-routed: relay it to the other flow of the dialog. */
-  #inDialog(tx: ServerTransaction, conn: Connection, req: SipRequest, flow: string): void {
-    const target = this.#otherFlow(conn, flow);
-    if (!target) return this.#reply(tx, target === null ? 403 : 430);
+  /** A request inside a dialog this server record-routed: relay it to the other side of the dialog. */
+  #inDialog(tx: ServerTransaction, conn: Connection, req: SipRequest, flow: DialogFlow): void {
+    const side = this.#senderSide(conn, flow);
+    if (side === undefined) return this.#reply(tx, 403);
+    const hop = this.#otherSide(flow, side);
+    if (!hop) return this.#reply(tx, 430);
     const who = conn.peer ? peerIdentity(this.ctx, req, conn.peer) : undefined;
     if (who && 'response' in who) return this.ctx.serverTx.respond(tx, who.response);
-    if (conn.peer && req.method === 'NOTIFY') screenPeerNotify(this.ctx, req, conn.peer, target.identity);
     if (conn.identity && !fromMatches(req, conn.identity)) {
       return this.#reply(tx, 403, 'From Does Not Match Authenticated Identity');
     }
-    forward(this.ctx, tx, conn, req, [{ conn: target, uri: req.uri }], {
-      retarget: false,
-      recordRoute: false,
-      ...(who ? { identity: who.identity } : {}),
-    });
+    const relay = (target: Connection) => {
+      if (conn.peer && req.method === 'NOTIFY') screenPeerNotify(this.ctx, req, conn.peer, target.identity);
+      forward(this.ctx, tx, conn, req, [{ conn: target, uri: req.uri }], {
+        retarget: false,
+        recordRoute: false,
+        ...(who ? { identity: who.identity } : {}),
+      });
+    };
+    if ('conn' in hop) return relay(hop.conn);
+    this.#awaitingLink(tx);
+    void this.#peerLink(hop.domain, req).then((link) =>
+      this.#guarded(conn, req, () => {
+        if (tx.final) return; // CANCELed meanwhile
+        if (link) relay(link);
+        else this.#reply(tx, 430);
+      }),
+    );
   }
 
   #onAck(conn: Connection, req: SipRequest): void {
@@ -226,9 +248,17 @@ export class Router {
       return;
     }
     const flow = this.#ourRoute(req);
-    const target = flow === undefined ? undefined : this.#otherFlow(conn, flow);
+    const side = flow && this.#senderSide(conn, flow);
+    const hop = flow && side !== undefined ? this.#otherSide(flow, side) : undefined;
     const who = conn.peer ? peerIdentity(this.ctx, req, conn.peer) : { identity: conn.identity };
-    if (target && !('response' in who)) forwardStateless(this.ctx, conn, req, target, who.identity);
+    if (!hop || 'response' in who) return;
+    const relay = (to: Connection) => forwardStateless(this.ctx, conn, req, to, who.identity);
+    if ('conn' in hop) return relay(hop.conn);
+    void this.#peerLink(hop.domain, req).then((link) =>
+      this.#guarded(conn, req, () => {
+        if (link) relay(link);
+      }),
+    );
   }
 
   #onCancel(conn: Connection, req: SipRequest, cancelKey: string): void {
@@ -241,49 +271,89 @@ export class Router {
 
   /**
    * Pops the Route entries that name this server (loose routing, RFC 3261 §16.4: an outbound-proxy
-   * Route, or our own Record-Route coming back) and returns the dialog's flow pair if one was ours.
+   * Route, or our own Record-Route coming back) and returns the dialog's flow if one was ours.
    */
-  #ourRoute(req: SipRequest): string | undefined {
-    let flow: string | undefined;
+  #ourRoute(req: SipRequest): DialogFlow | undefined {
+    let flow: DialogFlow | undefined;
     let ours = 0;
     for (const route of headerValues(req, 'Route')) {
       const uri = parseUri(parseNameAddr(route)?.uri ?? '');
       if (!uri) break;
-      const f = uri.params[FLOW_PARAM];
+      const f = readFlow(uri.params);
       // Our Record-Route carries the flow pair (its random ids are checked against the sender below);
       // a peer server's carries its own, which name none of our connections.
-      if (
-        typeof f === 'string'
-          ? !f.split('.').some((id) => this.ctx.connection(id))
-          : !this.ctx.localHosts.has(uri.host)
-      )
-        break;
+      if (f ? !f.ids.some((id) => this.ctx.connection(id)) : !this.ctx.localHosts.has(uri.host)) break;
       ours++;
-      if (typeof f === 'string') flow = f;
+      if (f) flow = f;
     }
     if (ours > 0) dropHeaderValues(req, 'Route', ours);
     return flow;
   }
 
   /**
-   * The other end of a dialog. `null` when the sender is not part of the dialog at all (refused);
-   * `undefined` when the other side's connection is gone (430 Flow Failed, RFC 5626 §5.3).
+   * Which side of the dialog the sender is: its own connection; any link that proved the domain of the
+   * side that is a peer link (links to a domain are interchangeable: the dialog's may have closed); or
+   * the same user as a side on a new connection (re-registered after a network change). Undefined when
+   * it is not part of the dialog at all (refused).
    */
-  #otherFlow(conn: Connection, flow: string): Connection | null | undefined {
-    const [a, b] = flow.split('.');
-    let other: string | undefined;
-    if (conn.id === a) other = b;
-    else if (conn.id === b) other = a;
-    else {
-      // The same user on a new connection (re-registered after a network change) may continue its dialogs.
-      const sideA = a ? this.ctx.connection(a) : undefined;
-      const sideB = b ? this.ctx.connection(b) : undefined;
-      if (conn.identity && sideA?.identity?.user === conn.identity.user) other = b;
-      else if (conn.identity && sideB?.identity?.user === conn.identity.user) other = a;
-      else return null;
+  #senderSide(conn: Connection, flow: DialogFlow): 0 | 1 | undefined {
+    const [a, b] = flow.ids;
+    if (conn.id === a) return 0;
+    if (conn.id === b) return 1;
+    if (conn.peer) return flow.peer?.domain === conn.peer.domain ? flow.peer.side : undefined;
+    const user = conn.identity?.user;
+    if (user === undefined) return undefined;
+    if (this.ctx.connection(a)?.identity?.user === user) return 0;
+    if (this.ctx.connection(b)?.identity?.user === user) return 1;
+    return undefined;
+  }
+
+  /**
+   * Where the other side of the dialog is: its connection while it lives; a side that was a link to a
+   * peer domain continues over whichever link to that domain there is now. Undefined when the other
+   * side is gone (430 Flow Failed, RFC 5626 §5.3).
+   */
+  #otherSide(flow: DialogFlow, side: 0 | 1): DialogHop | undefined {
+    const other = side === 0 ? 1 : 0;
+    const conn = this.ctx.connection(flow.ids[other]);
+    if (conn && !conn.closed) return { conn };
+    return flow.peer?.side === other ? { domain: flow.peer.domain } : undefined;
+  }
+
+  /**
+   * The live link to a peer domain for a dialog whose own link closed, opened now if there is none;
+   * undefined (logged) if none can be had within LINK_WAIT_MS, whatever opening one involves.
+   */
+  async #peerLink(domain: string, req: SipRequest): Promise<Connection | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(resolve, LINK_WAIT_MS, undefined);
+      timer.unref();
+    });
+    try {
+      const link = await Promise.race([this.ctx.peers.link(domain), late]);
+      if (!link) throw new Error(`no link within ${LINK_WAIT_MS} ms`);
+      this.ctx.log.debug(
+        { peer: domain, conn: link.id, method: req.method },
+        'in-dialog request over another federation link',
+      );
+      return link;
+    } catch (err) {
+      this.ctx.log.warn(
+        { peer: domain, method: req.method, err: (err as Error).message },
+        'no federation link for an in-dialog request',
+      );
+      return undefined;
+    } finally {
+      clearTimeout(timer);
     }
-    const target = other ? this.ctx.connection(other) : undefined;
-    return target && !target.closed ? target : undefined;
+  }
+
+  /** Opening a link may take a handshake: an INVITE's sender hears 100 now, and a CANCEL meanwhile ends it. */
+  #awaitingLink(tx: ServerTransaction): void {
+    if (tx.request.method !== 'INVITE') return;
+    this.ctx.serverTx.trying(tx);
+    tx.onCancel = () => this.#reply(tx, 487);
   }
 
   #reply(

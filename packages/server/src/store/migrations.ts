@@ -157,6 +157,29 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 5,
+    description: 'federation peers without a fixed address, found by DNS',
+    sql: /* sql */ `
+      -- host and port NULL (both): the peer's server is found by DNS (_sips._tcp SRV, else the domain
+      -- on 5061). A plain-TCP peer keeps a fixed address: its listener admits peers by IP address.
+      -- SQLite cannot drop NOT NULL in place, so the table is rebuilt with its rows.
+      CREATE TABLE peers_v5 (
+        domain         TEXT PRIMARY KEY,
+        host           TEXT,
+        port           INTEGER CHECK (port BETWEEN 1 AND 65535),
+        ca_fingerprint TEXT NOT NULL,
+        transport      TEXT NOT NULL DEFAULT 'tls' CHECK (transport IN ('tls', 'tcp')),
+        created_at     INTEGER NOT NULL,
+        CHECK ((host IS NULL) = (port IS NULL)),
+        CHECK (host IS NOT NULL OR transport = 'tls')
+      ) STRICT;
+      INSERT INTO peers_v5 (domain, host, port, ca_fingerprint, transport, created_at)
+        SELECT domain, host, port, ca_fingerprint, transport, created_at FROM peers;
+      DROP TABLE peers;
+      ALTER TABLE peers_v5 RENAME TO peers;
+    `,
+  },
 ];
 
 /** 'TSNG': marks the file as a Tsunagu database (PRAGMA application_id). */

@@ -1,5 +1,5 @@
 import type { Statement } from 'better-sqlite3';
-import { ipVersion, isHostname } from '../config/address.js';
+import { ipVersion, isHostname, type HostPort } from '../config/address.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { isDomainName } from './names.js';
@@ -8,22 +8,32 @@ import { isDomainName } from './names.js';
 export type PeerTransport = 'tls' | 'tcp';
 
 /** The session server of another domain this server exchanges SIP with. */
-export interface Peer {
+export type Peer = {
   /** Its SIP domain, lower-case: `b.example`. */
   domain: string;
-  /** Where its SIP listener is: a host name (lower-case) or an IP address (IPv6 without brackets). */
-  host: string;
-  port: number;
   /** Its CA's certificate fingerprint, `sha256:AB:CD:…` (the form of `ca/ca.ts` `fingerprint()`). */
   caFingerprint: string;
-  transport: PeerTransport;
   createdAt: number;
-}
+} & (
+  | {
+      /** Where its SIP listener is: a host name (lower-case) or an IP address (IPv6 without brackets). */
+      host: string;
+      port: number;
+      transport: PeerTransport;
+    }
+  | {
+      /** No fixed address: found by DNS (`_sips._tcp.DOMAIN` SRV, else DOMAIN on 5061), over TLS only. */
+      host: null;
+      port: null;
+      transport: 'tls';
+    }
+);
 
 export interface PeerInput {
   domain: string;
-  host: string;
-  port: number;
+  /** Where its SIP listener is; both or neither. Neither: found by DNS (TLS peers only). */
+  host?: string;
+  port?: number;
   /** `sha256:` and 32 bytes of hex, with or without colons, any case (see normaliseCaFingerprint). */
   caFingerprint: string;
   /** Default 'tls'. */
@@ -32,8 +42,8 @@ export interface PeerInput {
 
 interface PeerRow {
   domain: string;
-  host: string;
-  port: number;
+  host: string | null;
+  port: number | null;
   ca_fingerprint: string;
   transport: PeerTransport;
   created_at: number;
@@ -69,7 +79,15 @@ function normalisePeerDomain(input: string): string {
   return domain;
 }
 
-function checkAddress(host: string, port: number): string {
+/** The normalised fixed address, or undefined for a peer found by DNS (neither host nor port given). */
+function checkAddress(host: string | undefined, port: number | undefined): HostPort | undefined {
+  if (host === undefined && port === undefined) return undefined;
+  if (host === undefined || port === undefined) {
+    throw new StoreError(
+      'invalid-argument',
+      'a peer address needs both a host and a port (or neither, to find the peer by DNS)',
+    );
+  }
   const h = host.trim().toLowerCase();
   if (ipVersion(h) === 0 && !isHostname(h)) {
     throw new StoreError(
@@ -80,18 +98,15 @@ function checkAddress(host: string, port: number): string {
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new StoreError('invalid-argument', `invalid peer port ${port}: expected 1 to 65535`);
   }
-  return h;
+  return { host: h, port };
 }
 
 function fromRow(r: PeerRow): Peer {
-  return {
-    domain: r.domain,
-    host: r.host,
-    port: r.port,
-    caFingerprint: r.ca_fingerprint,
-    transport: r.transport,
-    createdAt: r.created_at,
-  };
+  const { domain, ca_fingerprint: caFingerprint, created_at: createdAt } = r;
+  // The schema keeps host and port NULL together, and only for TLS peers.
+  if (r.host === null || r.port === null)
+    return { domain, host: null, port: null, caFingerprint, transport: 'tls', createdAt };
+  return { domain, host: r.host, port: r.port, caFingerprint, transport: r.transport, createdAt };
 }
 
 /**
@@ -104,7 +119,7 @@ export class Peers {
   private readonly q: {
     list: Statement<[], PeerRow>;
     get: Statement<[string], PeerRow>;
-    insert: Statement<[string, string, number, string, PeerTransport, number]>;
+    insert: Statement<[string, string | null, number | null, string, PeerTransport, number]>;
     remove: Statement<[string]>;
   };
 
@@ -130,14 +145,23 @@ export class Peers {
     return row ? fromRow(row) : undefined;
   }
 
-  /** Adds a peer; a StoreError ('peer-exists') when its domain already has one, or for bad input. */
+  /**
+   * Adds a peer, at a fixed address or (without host and port) found by DNS; a StoreError
+   * ('peer-exists') when its domain already has one, or for bad input.
+   */
   add(input: PeerInput): Peer {
     const domain = normalisePeerDomain(input.domain);
-    const host = checkAddress(input.host, input.port);
+    const address = checkAddress(input.host, input.port);
     const caFingerprint = normaliseCaFingerprint(input.caFingerprint);
     const transport = input.transport ?? 'tls';
     if (transport !== 'tls' && transport !== 'tcp') {
       throw new StoreError('invalid-argument', `invalid peer transport '${String(transport)}': tls or tcp`);
+    }
+    if (transport === 'tcp' && !address) {
+      throw new StoreError(
+        'invalid-argument',
+        'a plain-TCP peer needs a fixed address: its listener admits peers by IP address, so it cannot be found by DNS',
+      );
     }
     return this.ctx.transaction(() => {
       if (this.q.get.get(domain)) {
@@ -146,7 +170,14 @@ export class Peers {
           `peer '${domain}' already exists: remove it first to change it (tsunagu-server peer remove ${domain})`,
         );
       }
-      this.q.insert.run(domain, host, input.port, caFingerprint, transport, this.ctx.now());
+      this.q.insert.run(
+        domain,
+        address?.host ?? null,
+        address?.port ?? null,
+        caFingerprint,
+        transport,
+        this.ctx.now(),
+      );
       this.ctx.changed();
       return fromRow(this.q.get.get(domain)!);
     });

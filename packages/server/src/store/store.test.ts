@@ -614,7 +614,7 @@ describe('peers', () => {
     raw.prepare("INSERT INTO users (name, realm, created_at) VALUES ('alice', ?, 1)").run(REALM);
     raw.close();
     store = openStore(f, { create: false, now: () => clock });
-    assert.equal(store.schemaVersion, 4);
+    assert.equal(store.schemaVersion, MIGRATIONS.length);
     assert.equal(store.users.get('alice')?.name, 'alice');
     assert.deepEqual(store.peers.list(), []);
     store.peers.add({ domain: 'b.example', host: '192.0.2.7', port: 5061, caFingerprint: CANONICAL });
@@ -633,6 +633,73 @@ describe('peers', () => {
       .prepare('INSERT INTO peers (domain, host, port, ca_fingerprint, created_at) VALUES (?, ?, ?, ?, 1)')
       .run('d.example', 'h', 5061, CANONICAL);
     assert.equal(store.peers.get('d.example')?.transport, 'tls', "transport defaults to 'tls'");
+  });
+  it('adds a TLS peer without an address, found by DNS; a plain-TCP one needs an address', () => {
+    const d = store.peers.add({ domain: 'd.example', caFingerprint: CANONICAL });
+    assert.deepEqual(d, {
+      domain: 'd.example',
+      host: null,
+      port: null,
+      caFingerprint: CANONICAL,
+      transport: 'tls',
+      createdAt: clock,
+    });
+    assert.deepEqual(store.peers.get('d.example'), d);
+    const ok = { domain: 'e.example', caFingerprint: CANONICAL };
+    assert.throws(
+      () => store.peers.add({ ...ok, transport: 'tcp' }),
+      (e: unknown) =>
+        e instanceof StoreError &&
+        e.code === 'invalid-argument' &&
+        e.message ===
+          'a plain-TCP peer needs a fixed address: its listener admits peers by IP address, so it cannot be found by DNS',
+    );
+    assert.throws(() => store.peers.add({ ...ok, host: 'h' }), /needs both a host and a port/);
+    assert.throws(() => store.peers.add({ ...ok, port: 5061 }), /needs both a host and a port/);
+    assert.deepEqual(store.peers.list(), [d]);
+  });
+  it('migration 5 keeps the peers of a version 4 database and lets new ones go without an address', () => {
+    store.close();
+    const f = path.join(dir, 'v4.db');
+    const raw = new Database(f);
+    assert.equal(migrate(raw, MIGRATIONS.slice(0, 4)), 4);
+    const insert = raw.prepare(
+      'INSERT INTO peers (domain, host, port, ca_fingerprint, transport, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    insert.run('b.example', 'sip.b.example', 5061, CANONICAL, 'tls', 7);
+    insert.run('c.example', '192.0.2.9', 5070, CANONICAL, 'tcp', 8);
+    raw.close();
+    store = openStore(f, { create: false, now: () => clock });
+    assert.equal(store.schemaVersion, MIGRATIONS.length);
+    assert.deepEqual(store.peers.list(), [
+      {
+        domain: 'b.example',
+        host: 'sip.b.example',
+        port: 5061,
+        caFingerprint: CANONICAL,
+        transport: 'tls',
+        createdAt: 7,
+      },
+      {
+        domain: 'c.example',
+        host: '192.0.2.9',
+        port: 5070,
+        caFingerprint: CANONICAL,
+        transport: 'tcp',
+        createdAt: 8,
+      },
+    ]);
+    store.peers.add({ domain: 'd.example', caFingerprint: CANONICAL });
+    assert.equal(store.peers.get('d.example')?.host, null);
+    // The schema itself keeps host and port together, and a plain-TCP peer at an address.
+    const raw5 = store.db.prepare(
+      'INSERT INTO peers (domain, host, port, ca_fingerprint, transport, created_at) VALUES (?, ?, ?, ?, ?, 1)',
+    );
+    assert.throws(() => raw5.run('e.example', 'h', null, CANONICAL, 'tls'), /CHECK constraint failed/);
+    assert.throws(() => raw5.run('e.example', null, 5061, CANONICAL, 'tls'), /CHECK constraint failed/);
+    assert.throws(() => raw5.run('e.example', null, null, CANONICAL, 'tcp'), /CHECK constraint failed/);
+    assert.throws(() => raw5.run('e.example', 'h', 0, CANONICAL, 'tls'), /CHECK constraint failed/);
+    assert.throws(() => raw5.run('b.example', null, null, CANONICAL, 'tls'), /UNIQUE constraint failed/);
   });
 });
 

@@ -35,11 +35,12 @@ export interface TestServer {
   reachable(src: string, dst: string): Promise<void>;
   /**
    * Makes `other` a federation peer of this server, as `peer add` would (by default over mutual TLS, at
-   * its SIP port, with its real CA fingerprint), and resolves once this server has loaded it.
+   * its SIP port, with its real CA fingerprint), and resolves once this server has loaded it. With
+   * `dns`, without an address: found by DNS (start this server with `dnsServers`).
    */
   peer(
     other: TestServer,
-    o?: { caFingerprint?: string; transport?: PeerTransport; port?: number },
+    o?: { caFingerprint?: string; transport?: PeerTransport; port?: number; dns?: boolean },
   ): Promise<void>;
   /** Connects a client for `user` (with the user's password unless given other credentials). */
   client(user: string, o?: Partial<ClientOptions>): Promise<SipTestClient>;
@@ -119,8 +120,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     peer(other, po = {}) {
       admin.peers.add({
         domain: other.domain,
-        host: other.sip.host,
-        port: po.port ?? other.sip.port,
+        ...(po.dns ? {} : { host: other.sip.host, port: po.port ?? other.sip.port }),
         caFingerprint: po.caFingerprint ?? fingerprint(other.ca),
         transport: po.transport ?? 'tls',
       });
