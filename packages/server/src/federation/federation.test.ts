@@ -324,6 +324,37 @@ test('a peer domain’s contacts are listed where both policies allow, and its C
   bob.close();
 });
 
+test('a subscription to a peer domain’s contacts is refreshed and ended in its dialog, through both servers', async () => {
+  const alice = await registered(a, 'alice');
+  const before = b.server.presence.size;
+  const event = { name: 'Event', value: 'tsunagu-contacts' };
+  const req = alice.build('SUBSCRIBE', 'sip:b.example', {
+    headers: [event, { name: 'Expires', value: '60' }],
+  });
+  const ok = await alice.sendRequest(req);
+  assert.equal(ok.status, 200);
+  await alice.nextRequest('NOTIFY');
+  assert.equal(b.server.presence.size, before + 1, 'B holds the subscription');
+  assert.equal(headerValues(ok, 'Record-Route').length, 1, 'A stays on its dialog (B is the notifier)');
+  const d = alice.dialogFrom(req, ok);
+
+  const refresh = await alice.sendRequest(
+    alice.inDialog(d, 'SUBSCRIBE', { headers: [event, { name: 'Expires', value: '60' }] }),
+  );
+  assert.equal(refresh.status, 200, 'the refresh reached B’s notifier through A');
+  const again = await alice.nextRequest('NOTIFY');
+  assert.match(header(again, 'Subscription-State') ?? '', /^active/);
+  assert.equal(b.server.presence.size, before + 1, 'the same subscription, not a second one');
+
+  const end = await alice.sendRequest(
+    alice.inDialog(d, 'SUBSCRIBE', { headers: [event, { name: 'Expires', value: '0' }] }),
+  );
+  assert.equal(end.status, 200);
+  assert.match(header(await alice.nextRequest('NOTIFY'), 'Subscription-State') ?? '', /^terminated/);
+  await b.until(() => b.server.presence.size === before, 'B to drop the subscription');
+  alice.close();
+});
+
 test('a peer’s contact list is screened for the user it goes to, whatever its To says', async () => {
   await a.until(
     () => !a.server.context.policy().canReach('mallory@a.example', 'bob@b.example'),
@@ -576,4 +607,31 @@ test('a dialog’s peer side may go on over any link that proves that domain, an
     a.admin.peers.remove('c.example');
     await c.close();
   }
+});
+
+test('a peer link carries all its users’ subscriptions: the bound is per user, and one whose user’s flow is gone ends at the next NOTIFY (430)', async () => {
+  const before = b.server.presence.size;
+  const subscribe = (c: SipTestClient) =>
+    c.request('SUBSCRIBE', 'sip:b.example', {
+      headers: [
+        { name: 'Event', value: 'tsunagu-contacts' },
+        { name: 'Expires', value: '60' },
+      ],
+    });
+  const mallory = await registered(a, 'mallory');
+  for (let i = 0; i < 64; i++) assert.equal((await subscribe(mallory)).status, 200, `subscription ${i + 1}`);
+  assert.equal((await subscribe(mallory)).status, 403, 'the 65th of one user is refused');
+  const alice = await registered(a, 'alice');
+  assert.equal((await subscribe(alice)).status, 200, 'another user over the same link is not');
+  assert.equal(b.server.presence.size, before + 65);
+
+  // Both leave; B's next NOTIFYs find no flow at A (430) and B stops holding them.
+  alice.close();
+  mallory.close();
+  b.addUser('zed');
+  b.admin.rules.add({ action: 'allow', src: 'domain:a.example', dst: 'zed' });
+  await b.until(
+    () => b.server.presence.size === before,
+    'B to drop the subscriptions A can no longer deliver',
+  );
 });

@@ -21,7 +21,11 @@ export interface NotifierSources {
   caPem?: string;
 }
 
-const MAX_SUBSCRIPTIONS_PER_CONNECTION = 64;
+/**
+ * Subscriptions one subscriber may hold on one connection. A peer server's link carries all of its
+ * users' subscriptions, so there the bound is per user of that domain, not per link.
+ */
+const MAX_SUBSCRIPTIONS_PER_SUBSCRIBER = 64;
 const DEFAULT_EXPIRES = 600;
 const MAX_EXPIRES = 3600;
 /** Changes are coalesced this long before NOTIFYs go out (the promise is "within a second"). */
@@ -141,7 +145,8 @@ export class Presence {
     }
     const contact = parseNameAddr(header(req, 'Contact') ?? '');
     if (!contact) return reply(400);
-    if ([...this.#subs.values()].filter((s) => s.conn === conn).length >= MAX_SUBSCRIPTIONS_PER_CONNECTION) {
+    const held = [...this.#subs.values()].filter((s) => s.conn === conn && s.subscriber === subscriber);
+    if (held.length >= MAX_SUBSCRIPTIONS_PER_SUBSCRIBER) {
       return reply(403, [], undefined);
     }
     const localTag = newTag();
@@ -162,7 +167,14 @@ export class Presence {
       lastBody: undefined,
       offClose: () => undefined,
     };
-    reply(200, [{ name: 'Expires', value: String(expires) }, this.#contact()], localTag);
+    // The dialog's route set goes back with the 2xx (RFC 3261 §12.1.1) and with every NOTIFY, which is
+    // where a subscriber that hears the NOTIFY first takes it from: through a peer's server, refreshes
+    // must follow it.
+    reply(
+      200,
+      [{ name: 'Expires', value: String(expires) }, this.#contact(), ...recordRoutes(sub)],
+      localTag,
+    );
     if (expires === 0) {
       this.#notify(sub, 'timeout', true); // a fetch (RFC 6665 §4.4.3)
       return;
@@ -273,6 +285,7 @@ export class Presence {
       headers: [
         { name: 'Max-Forwards', value: '70' },
         ...sub.routeSet.map((value) => ({ name: 'Route', value })),
+        ...recordRoutes(sub),
         { name: 'From', value: `<${sub.localUri}>;tag=${sub.localTag}` },
         { name: 'To', value: sub.remote },
         { name: 'Call-ID', value: sub.callId },
@@ -291,8 +304,9 @@ export class Presence {
     addVia(this.ctx, req, sub.conn, branch);
     this.ctx.clientTx.send(sub.conn, req, branch, {
       onResponse: (res) => {
-        // 481: the subscriber forgot the dialog (RFC 6665 §4.1.3); stop notifying it.
-        if (res.status === 481 || res.status >= 500) this.#drop(sub);
+        // 481: the subscriber forgot the dialog (RFC 6665 §4.1.3); 430: a peer server's user's flow is
+        // gone (RFC 5626 §5.3; the terminal subscribes again on its new one). Stop notifying it.
+        if (res.status === 481 || res.status === 430 || res.status >= 500) this.#drop(sub);
       },
       onTimeout: () => this.#drop(sub),
     });
@@ -307,3 +321,6 @@ export class Presence {
     sub.offClose();
   }
 }
+
+const recordRoutes = (sub: Subscription): Header[] =>
+  sub.routeSet.map((value) => ({ name: 'Record-Route', value }));

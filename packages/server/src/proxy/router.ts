@@ -104,7 +104,12 @@ export class Router {
     const flow = this.#ourRoute(req);
     if (flow !== undefined) return this.#inDialog(tx, conn, req, flow);
     if (headerValues(req, 'Route').length > 0) return this.#reply(tx, 403, 'Route Not Allowed');
-    if (this.presence.ownsDialog(req)) return this.presence.onSubscribe(tx, conn, req);
+    if (this.presence.ownsDialog(req)) {
+      // A refresh from a peer domain's user comes over the peer's link, which speaks for its users.
+      const who = conn.peer ? peerIdentity(ctx, req, conn.peer) : { identity: conn.identity };
+      if ('response' in who) return ctx.serverTx.respond(tx, who.response);
+      return this.presence.onSubscribe(tx, conn, req, who.identity);
+    }
 
     // A peer server speaks for its users in requests to ours; it registers and publishes nothing here.
     if (conn.peer && (req.method === 'REGISTER' || req.method === 'PUBLISH'))

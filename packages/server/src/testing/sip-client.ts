@@ -332,14 +332,18 @@ export class SipTestClient {
   }
 
   /** A request within a dialog (ACK reuses the INVITE's CSeq number). */
-  inDialog(d: Dialog, method: string, o: { body?: string; contentType?: string } = {}): SipRequest {
+  inDialog(
+    d: Dialog,
+    method: string,
+    o: { body?: string; contentType?: string; headers?: Header[] } = {},
+  ): SipRequest {
     const seq = method === 'ACK' ? d.cseq : ++d.cseq;
     const req = this.build(method, d.remoteTarget, {
       from: `<${d.localUri}>;tag=${d.localTag}`,
       to: `<${d.remoteUri}>;tag=${d.remoteTag}`,
       callId: d.callId,
       cseq: seq,
-      headers: d.routeSet.map((value) => ({ name: 'Route', value })),
+      headers: [...d.routeSet.map((value) => ({ name: 'Route', value })), ...(o.headers ?? [])],
       ...(o.body ? { body: o.body } : {}),
       ...(o.contentType ? { contentType: o.contentType } : {}),
     });
