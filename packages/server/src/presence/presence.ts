@@ -124,6 +124,10 @@ export class Presence {
         existing.offClose = conn.onClose(() => this.#drop(existing));
       }
       existing.expiresAt = Date.now() + expires * 1000;
+      ctx.log.debug(
+        { subscriber, event: existing.event, expires },
+        expires === 0 ? 'subscription ended by its subscriber' : 'subscription refreshed',
+      );
       reply(200, [{ name: 'Expires', value: String(expires) }, this.#contact()], existing.localTag);
       this.#notify(existing, expires === 0 ? 'timeout' : undefined, true);
       if (expires === 0) this.#drop(existing);

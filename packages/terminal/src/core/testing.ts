@@ -13,7 +13,10 @@ export async function enrolledTerminal(
   t: TestServer,
   dir: string,
   user: string,
-  o: Partial<Pick<TerminalOptions, 'acceptFrom' | 'autoAcceptFiles' | 'downloadDir' | 'keepFinished'>> = {},
+  o: Partial<Pick<TerminalOptions, 'acceptFrom' | 'autoAcceptFiles' | 'downloadDir' | 'keepFinished'>> & {
+    /** Signalling settings besides the loopback ones (e.g. a short `contactsExpires`). */
+    signalling?: TerminalOptions['signalling'];
+  } = {},
 ): Promise<{ terminal: Terminal; profile: Profile }> {
   const profile = await enrolProfile(join(dir, user), inviteLink(t, user));
   const credentials = await credentialsOf(profile);
@@ -24,6 +27,7 @@ export async function enrolledTerminal(
     downloadDir: join(dir, `${user}-downloads`),
     ...o,
     ...LOOPBACK,
+    signalling: { ...LOOPBACK.signalling, ...o.signalling },
   });
   return { terminal, profile };
 }

@@ -53,7 +53,7 @@ after(async () => {
 async function join_(
   t: TestServer,
   user: string,
-  o: { acceptFrom?: string[]; autoAcceptFiles?: boolean } = {},
+  o: Parameters<typeof enrolledTerminal>[3] = {},
 ): Promise<Terminal> {
   const { terminal } = await enrolledTerminal(t, dir, user, o);
   terminals.push(terminal);
@@ -178,4 +178,22 @@ test('when A stops peering with b.example, its members leave the contact list', 
   await contactsBecome(alice, ['mallory', 'bob@b.example (offline)', 'dave@b.example (offline)']);
   a.admin.peers.remove('b.example');
   await contactsBecome(alice, ['mallory']);
+});
+
+test('sip.js refreshes a peer domain’s contact list in its dialog, through A to B’s notifier', async () => {
+  await a.peer(b); // removed by the test before
+  // Expiring every 2 s, the subscription is refreshed at 90 % of that: twice within ~4 s.
+  const mark = b.logs.length;
+  const erin = await join_(a, 'erin', { signalling: { contactsExpires: 2 } });
+  const before = ['alice', 'mallory']; // B lets no one of b.example be reached by erin (yet)
+  await contactsBecome(erin, before);
+  const refreshes = () =>
+    b.logs.slice(mark).filter((l) => l.msg === 'subscription refreshed' && l.subscriber === 'erin@a.example')
+      .length;
+  await b.until(() => refreshes() >= 2, 'two refreshes of erin’s subscription at B', 8_000);
+  // Still the same subscription, still live: a change at B reaches erin.
+  b.addUser('zoe');
+  addRule(b.admin, { domain: b.domain }, 'allow', 'domain:a.example', 'zoe');
+  await contactsBecome(erin, [...before, 'zoe@b.example (offline)']);
+  await erin.stop();
 });
