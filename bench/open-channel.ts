@@ -4,7 +4,7 @@
  * checks), beside its floor measured the same way in the same run: one SIP round trip through the same
  * server (MESSAGE → 200) plus a bare mutual TLS 1.3 handshake.
  *
- *   node --conditions=tsunagu-source --import tsx bench/open-channel.ts [--opens 100] [--warmup 10]
+ *   node --conditions=tsunagu-source --import tsx bench/open-channel.ts [--opens 100] [--warmup 10] [--settle-ms 10]
  *
  * Everything runs on 127.0.0.1 in one process (server, both terminals): the ratio is what matters.
  */
@@ -23,6 +23,13 @@ import { numberOption, stats } from './stats.js';
 
 const OPENS = numberOption('opens', 100);
 const WARMUP = numberOption('warmup', 10);
+/**
+ * A pause before each timed step. A closed channel leaves work behind it after both ends reported it
+ * ended (the BYE's 200, sockets closing: several ms of this process's CPU): without the pause it lands
+ * on whatever is timed next — here always the floor, which it inflated (5.5 ms instead of 2.1 ms).
+ */
+const SETTLE_MS = numberOption('settle-ms', 10);
+const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS));
 
 const t: TestServer = await startTestServer();
 const dir = await mkdtemp(join(tmpdir(), 'tsunagu-open-'));
@@ -60,6 +67,7 @@ const open: number[] = [];
 const floor: number[] = [];
 for (let i = 0; i < WARMUP + OPENS; i++) {
   // Interleaved, so machine noise hits both alike.
+  await settle();
   const t0 = performance.now();
   let id = '';
   const secure = until(alice, (e) => e.type === 'channel' && e.data.phase === 'secure' && e.data.id === id);
@@ -72,6 +80,7 @@ for (let i = 0; i < WARMUP + OPENS; i++) {
   await alice.call('channel.close', { channelId: id });
   await ended;
 
+  await settle();
   const f = await bareTlsOnce({
     server: b,
     client: a,
@@ -92,7 +101,7 @@ for (let i = 0; i < WARMUP + OPENS; i++) {
 const o = stats(open);
 const fl = stats(floor);
 console.log(
-  `openChannel → "secure — verified" through the session server on 127.0.0.1, ${OPENS} opens each (after ${WARMUP} warm-up), Node ${process.version}`,
+  `openChannel → "secure — verified" through the session server on 127.0.0.1, ${OPENS} opens each (after ${WARMUP} warm-up), ${SETTLE_MS} ms pause before each, Node ${process.version}`,
 );
 console.log('                                             p50 ms  p95 ms  mean ms');
 console.log(
