@@ -368,8 +368,13 @@ test('a peer’s contact list is screened for the user it goes to, whatever its 
       { name: 'To', value: `<${to}>;tag=t` },
       { name: 'Event', value: 'tsunagu-contacts' },
     ],
+    // Among the entries, ones that are not contacts at all: dropped, never dereferenced.
     body: Buffer.from(
-      JSON.stringify({ version: 1, contacts: [{ aor: 'sip:bob@b.example' }], domains: ['c.example'] }),
+      JSON.stringify({
+        version: 1,
+        contacts: [null, 7, { aor: 42 }, { aor: 'sip:bob@b.example' }],
+        domains: ['c.example'],
+      }),
     ),
   });
   const listFor = (to: string, user: string) => {

@@ -77,8 +77,9 @@ export class PeerLinks {
   /** The insecure TCP peer a plain connection comes from, by its address (undefined: refuse it). */
   tcpPeer(remote: string): Peer | undefined {
     const ip = canonicalIp(remote);
+    if (ip === undefined) return undefined;
     for (const peer of this.#peers.values())
-      if (peer.transport === 'tcp' && ip !== undefined && canonicalIp(peer.host) === ip) return peer;
+      if (peer.transport === 'tcp' && canonicalIp(peer.host) === ip) return peer;
     return undefined;
   }
 

@@ -1,5 +1,5 @@
-import { X509Certificate } from 'node:crypto';
 import { CONTACTS_EVENT, KEYS_EVENT } from '@tsunagu/protocol';
+import { fingerprint } from '../ca/index.js';
 import { eventPackage, type SipRequest } from '../sip/message.js';
 import type { ServerContext } from '../proxy/context.js';
 import type { Identity, PeerIdentity } from '../transport/connection.js';
@@ -31,9 +31,13 @@ export function screenPeerNotify(
     delete doc.domains; // which domains to ask is ours to say, never a peer's
     const src = subscriber?.aor.replace(/^sips?:/i, '');
     const policy = ctx.policy();
-    const contacts = Array.isArray(doc.contacts) ? (doc.contacts as { aor?: unknown }[]) : [];
+    // Each entry is the peer's to fill: a null or a number among them is dropped, not dereferenced.
+    const contacts = Array.isArray(doc.contacts) ? (doc.contacts as unknown[]) : [];
     doc.contacts = contacts.filter(
       (c) =>
+        typeof c === 'object' &&
+        c !== null &&
+        'aor' in c &&
         typeof c.aor === 'string' &&
         c.aor.toLowerCase().endsWith(`@${peer.domain}`) &&
         src !== undefined &&
@@ -43,9 +47,9 @@ export function screenPeerNotify(
     const configured = ctx.peers.get(peer.domain)?.caFingerprint;
     let actual: string | undefined;
     try {
-      actual = `sha256:${new X509Certificate(String(doc.ca)).fingerprint256}`;
+      actual = fingerprint(String(doc.ca));
     } catch {
-      actual = undefined;
+      actual = undefined; // not a certificate
     }
     if (!configured || actual !== configured) {
       ctx.log.warn(

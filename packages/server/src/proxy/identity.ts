@@ -44,7 +44,6 @@ export function requestIdentity(
   const identity = conn.identity;
   if (fromMatches(req, identity)) return { identity };
   ctx.log.warn({ conn: conn.id, user: identity.user, from: header(req, 'From') }, 'forged From refused');
-  ctx.metrics.responses.inc({ class: '4xx' });
   return { response: createResponse(req, 403, [], { reason: 'From Does Not Match Authenticated Identity' }) };
 }
 
@@ -68,7 +67,6 @@ export function peerIdentity(
     { peer: peer.domain, from: header(req, 'From') },
     'peer request From outside its domain refused',
   );
-  ctx.metrics.responses.inc({ class: '4xx' });
   return { response: createResponse(req, 403, [], { reason: 'From Not In Peer Domain' }) };
 }
 

@@ -15,6 +15,7 @@ import { formatVia, isSipUri, parseNameAddr, parseUri, parseVia } from '../sip/u
 import { handleRegister } from '../registrar/registrar.js';
 import { serverKey, type ServerTransaction } from '../transaction/transactions.js';
 import type { Connection, Identity } from '../transport/connection.js';
+import { PeerRefusedError } from '../transport/tls.js';
 import type { Presence } from '../presence/presence.js';
 import type { Issuance } from '../issuance/publish.js';
 import { localAor, type ServerContext } from './context.js';
@@ -27,6 +28,8 @@ export const ALLOWED_METHODS =
   'REGISTER, INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, INFO, UPDATE, REFER, PUBLISH';
 /** Out-of-dialog requests proxied to a user (after authentication, the caller check and the policy). */
 const PROXIED = new Set(['INVITE', 'MESSAGE', 'OPTIONS', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'INFO']);
+/** Requests that set up a dialog through us: this server stays on its route (Record-Route). */
+const RECORD_ROUTED = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
 /** How long an in-dialog request waits for a new link to a peer domain before it fails (430). */
 const LINK_WAIT_MS = 10_000;
 
@@ -107,7 +110,7 @@ export class Router {
     if (this.presence.ownsDialog(req)) {
       // A refresh from a peer domain's user comes over the peer's link, which speaks for its users.
       const who = conn.peer ? peerIdentity(ctx, req, conn.peer) : { identity: conn.identity };
-      if ('response' in who) return ctx.serverTx.respond(tx, who.response);
+      if ('response' in who) return this.#send(tx, who.response);
       return this.presence.onSubscribe(tx, conn, req, who.identity);
     }
 
@@ -141,7 +144,7 @@ export class Router {
   #toUser(tx: ServerTransaction, conn: Connection, req: SipRequest): void {
     const ctx = this.ctx;
     const who = conn.peer ? peerIdentity(ctx, req, conn.peer) : requestIdentity(ctx, conn, req);
-    if ('response' in who) return ctx.serverTx.respond(tx, who.response);
+    if ('response' in who) return this.#send(tx, who.response);
     const identity = who.identity;
     if (!identity.user) return this.#reply(tx, 403, 'From Not In Peer Domain');
 
@@ -171,7 +174,7 @@ export class Router {
       bindings.map((b) => ({ conn: b.conn, uri: b.contact })),
       {
         retarget: true,
-        recordRoute: req.method === 'INVITE' || req.method === 'SUBSCRIBE' || req.method === 'REFER',
+        recordRoute: RECORD_ROUTED.has(req.method),
         identity,
       },
     );
@@ -191,21 +194,24 @@ export class Router {
     const allowed = contactList || ctx.policy().canReach(identity.aor.replace(/^sips?:/i, ''), dst);
     if (!ctx.peers.get(domain) || !allowed) return this.notFound(tx);
     this.#awaitingLink(tx);
-    ctx.peers.link(domain).then(
-      (link) => {
-        if (tx.final) return;
-        forward(ctx, tx, conn, req, [{ conn: link, uri: req.uri }], {
-          retarget: false,
-          recordRoute: req.method === 'INVITE' || req.method === 'SUBSCRIBE' || req.method === 'REFER',
-          identity,
-        });
-      },
-      (err: Error) => {
-        if (tx.final) return;
-        // Not about the callee (who may not exist): about the link, which the caller may as well know.
-        const refused = err.name === 'PeerRefusedError';
-        this.#reply(tx, 502, refused ? 'Peer Not Trusted' : 'Peer Unreachable');
-      },
+    // Guarded: a throw here would otherwise be an unhandled rejection, which ends the process.
+    void ctx.peers.link(domain).then(
+      (link) =>
+        this.#guarded(conn, req, () => {
+          if (tx.final) return;
+          forward(ctx, tx, conn, req, [{ conn: link, uri: req.uri }], {
+            retarget: false,
+            recordRoute: RECORD_ROUTED.has(req.method),
+            identity,
+          });
+        }),
+      (err: Error) =>
+        this.#guarded(conn, req, () => {
+          if (tx.final) return;
+          // Not about the callee (who may not exist): about the link, which the caller may as well know.
+          const refused = err instanceof PeerRefusedError;
+          this.#reply(tx, 502, refused ? 'Peer Not Trusted' : 'Peer Unreachable');
+        }),
     );
   }
 
@@ -221,7 +227,7 @@ export class Router {
     const hop = this.#otherSide(flow, side);
     if (!hop) return this.#reply(tx, 430);
     const who = conn.peer ? peerIdentity(this.ctx, req, conn.peer) : undefined;
-    if (who && 'response' in who) return this.ctx.serverTx.respond(tx, who.response);
+    if (who && 'response' in who) return this.#send(tx, who.response);
     if (conn.identity && !fromMatches(req, conn.identity)) {
       return this.#reply(tx, 403, 'From Does Not Match Authenticated Identity');
     }
@@ -367,8 +373,13 @@ export class Router {
     reason?: string,
     extra: { name: string; value: string }[] = [],
   ): void {
-    this.ctx.metrics.responses.inc({ class: `${Math.floor(status / 100)}xx` });
-    this.ctx.serverTx.respond(tx, createResponse(tx.request, status, extra, reason ? { reason } : {}));
+    this.#send(tx, createResponse(tx.request, status, extra, reason ? { reason } : {}));
+  }
+
+  /** Sends a final response this server generated, counted in the responses metric. */
+  #send(tx: ServerTransaction, res: SipResponse): void {
+    this.ctx.metrics.responses.inc({ class: `${Math.floor(res.status / 100)}xx` });
+    this.ctx.serverTx.respond(tx, res);
   }
 
   #replyStateless(conn: Connection, req: SipRequest, status: number, reason: string): void {
@@ -389,6 +400,6 @@ function markReceived(req: SipRequest, conn: Connection): void {
   first.value = [formatVia(via), ...rest].join(', ');
 }
 
-const KNOWN_METHODS = new Set(ALLOWED_METHODS.split(', ').concat('PUBLISH'));
+const KNOWN_METHODS = new Set(ALLOWED_METHODS.split(', '));
 /** Bounded label set: a peer must not be able to create metric series at will. */
 const metricMethod = (m: string): string => (KNOWN_METHODS.has(m) ? m : 'other');
