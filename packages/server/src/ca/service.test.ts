@@ -7,7 +7,6 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/config.js';
 import { dataPaths } from '../config/paths.js';
 import { createLogger } from '../log/logger.js';
@@ -18,6 +17,7 @@ import {
   type SipTestClient,
   type TestServer,
 } from '../testing/index.js';
+import { PACKAGE_DIR, cliArgs, freeTcpPort, runCli, type CliResult } from '../testing/cli.js';
 import { CERTIFICATE_EVENT, CHAIN_TYPE, PKCS10_TYPE } from '@tsunagu/protocol';
 import { LocalAuthority } from './authority.js';
 import { CaError, createDeploymentCa, issueServerCertificate } from './ca.js';
@@ -37,36 +37,12 @@ import {
  * for every certificate. Real TLS on 127.0.0.1, real files, the real CLI process.
  */
 
-const packageDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const MAIN = path.join('src', 'cli', 'main.ts');
 const DOMAIN = 'example.test';
 const PASSPHRASE = 'ca passphrase for the split test';
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cliArgs(args: string[]): string[] {
-  return ['--conditions=tsunagu-source', '--import', 'tsx', MAIN, ...args];
-}
-
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, cliArgs(args), {
-      cwd: packageDir,
-      env: { ...process.env, TSUNAGU_DATA: '', TSUNAGU_CA_PASSPHRASE: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** The real CLI, without a CA passphrase from this process's environment unless `env` gives one. */
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> =>
+  runCli(args, { env: { TSUNAGU_CA_PASSPHRASE: '', ...env } });
 
 /** The real `tsunagu-server ca --data CADIR`, resolved once it logged "CA listening". */
 async function startCaProcess(
@@ -80,7 +56,7 @@ async function startCaProcess(
   stop(): Promise<number | null>;
 }> {
   const proc = spawn(process.execPath, cliArgs(['ca', '--data', cadir]), {
-    cwd: packageDir,
+    cwd: PACKAGE_DIR,
     env: { ...process.env, TSUNAGU_DATA: '', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -120,17 +96,6 @@ async function startCaProcess(
       return exited;
     },
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function publish(c: SipTestClient, body: Buffer | string): Promise<SipResponse> {
@@ -232,7 +197,7 @@ describe('the CA as its own process', () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsunagu-ca-split-'));
     srv = path.join(tmp, 'srv');
     cadir = path.join(tmp, 'ca-service');
-    caPort = await freePort();
+    caPort = await freeTcpPort();
     const passFile = path.join(tmp, 'passphrase');
     fs.writeFileSync(passFile, `${PASSPHRASE}\n`, { mode: 0o600 });
     const r = await cli([
@@ -727,7 +692,7 @@ describe('the CA as its own process', () => {
 
     // An existing deployment moves its key out: `ca split`.
     const moved = path.join(tmp, 'local-ca');
-    const port = await freePort();
+    const port = await freeTcpPort();
     const split = await cli([
       'ca',
       'split',

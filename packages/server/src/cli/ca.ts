@@ -15,10 +15,10 @@ import {
   loadCaFolderConfig,
   serveAuthority,
 } from '../ca/service.js';
-import { CLOCK_SKEW_MS } from '../ca/x509.js';
 import { formatHostPort, type HostPort } from '../config/address.js';
 import { loadConfig, parseConfig } from '../config/config.js';
 import { dataPaths, resolveDataDir } from '../config/paths.js';
+import { RevocationList } from '../issuance/revocation.js';
 import { createLogger } from '../log/logger.js';
 import {
   CliError,
@@ -27,11 +27,11 @@ import {
   isExpectedError,
   out,
   readTextFile,
+  remoteHostPortArg,
   withData,
   withDataOption,
 } from './common.js';
 import type { DataOptions } from './common.js';
-import { caListenArg } from './init.js';
 import { LOG_LEVELS } from './start.js';
 
 /** `tsunagu-server ca …`: the deployment CA. */
@@ -199,10 +199,6 @@ function registerCaService(ca: Command): void {
       .addOption(passphraseOption()),
   ).action((opts: CaCrlOptions) =>
     withData(opts, async ({ paths, config, store }) => {
-      const now = new Date();
-      const revoked = store.certificates
-        .revoked(now.getTime() - CLOCK_SKEW_MS)
-        .map((r) => ({ serial: r.serial, revokedAt: new Date(r.revokedAt) }));
       let authority: CertificateAuthority;
       if (fs.existsSync(paths.caKey)) {
         authority = LocalAuthority.open(paths, readPassphrase({ file: opts.caPassphraseFile }));
@@ -218,8 +214,9 @@ function registerCaService(ca: Command): void {
         );
       }
       try {
-        // The same cRLNumber the running server uses: seconds since the epoch, always growing.
-        process.stdout.write(await authority.crl(revoked, Math.floor(now.getTime() / 1000), now));
+        // The list and cRLNumber the running server's `GET /ca.crl` gives.
+        const revocations = new RevocationList(store, authority, createLogger('silent'));
+        process.stdout.write(await revocations.crl());
       } catch (e) {
         if (isExpectedError(e)) throw e;
         throw new CliError((e as Error).message);
@@ -239,7 +236,7 @@ function registerCaService(ca: Command): void {
       .option(
         '--ca-listen <host:port>',
         `where the CA process listens and the server connects (default ${DEFAULT_CA_SERVICE_HOST}:${DEFAULT_CA_SERVICE_PORT})`,
-        caListenArg,
+        remoteHostPortArg,
       )
       .addOption(passphraseOption()),
   ).action((opts: CaSplitOptions) => {

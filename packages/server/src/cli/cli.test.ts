@@ -14,33 +14,11 @@ import { loadConfig } from '../config/config.js';
 import { dataPaths } from '../config/paths.js';
 import { computeHa1 } from '../auth/digest.js';
 import { openStore } from '../store/store.js';
+import { runCli as cli, type CliResult as Result } from '../testing/cli.js';
 import { initDataDir } from './init.js';
 
 const packageDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MAIN = path.join('src', 'cli', 'main.ts');
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--conditions=tsunagu-source', '--import', 'tsx', MAIN, ...args], {
-      cwd: packageDir,
-      env: { ...process.env, TSUNAGU_DATA: '', ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-    p.stdin.end(options.input ?? '');
-  });
-}
 
 /** Exit code 1 or 2, one `tsunagu-server: …` line on stderr, no stack trace. */
 function assertFails(r: Result, code: 1 | 2, message: string | RegExp): void {

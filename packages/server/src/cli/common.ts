@@ -139,6 +139,15 @@ export function hostPortArg(value: string): HostPort {
   }
 }
 
+/** `HOST:PORT` of something to connect to (`--ca-listen`, `peer add --address`): a real port, never 0. */
+export function remoteHostPortArg(value: string): HostPort {
+  try {
+    return parseHostPort(value, { allowPortZero: false });
+  } catch (e) {
+    throw new InvalidArgumentError(`${(e as Error).message}.`);
+  }
+}
+
 export function durationArg(value: string): number {
   let ms: number;
   try {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { InvalidArgumentError, Option } from 'commander';
+import { Option } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createDeploymentCa, fingerprint, issueServerCertificate } from '../ca/ca.js';
@@ -16,14 +16,23 @@ import {
   assertCaFolderApart,
   createCaFolder,
 } from '../ca/service.js';
-import { formatHostPort, isHostname, normaliseHost, parseHostPort } from '../config/address.js';
+import { formatHostPort, isHostname, normaliseHost } from '../config/address.js';
 import type { HostPort } from '../config/address.js';
 import { createConfig, serialiseConfig } from '../config/config.js';
 import type { Config, PolicyDefault } from '../config/config.js';
 import { ConfigError } from '../config/errors.js';
 import { dataPaths, resolveDataDir } from '../config/paths.js';
 import { openStore } from '../store/store.js';
-import { CliError, PROGRAM, collect, out, portArg, printJson, withDataOption } from './common.js';
+import {
+  CliError,
+  PROGRAM,
+  collect,
+  out,
+  portArg,
+  printJson,
+  remoteHostPortArg,
+  withDataOption,
+} from './common.js';
 import type { DataOptions } from './common.js';
 
 export const DEFAULT_HOSTS: readonly string[] = ['localhost', '127.0.0.1', '::1'];
@@ -164,15 +173,6 @@ export function initDataDir(options: InitOptions, afterStep?: (step: InitStep) =
   }
 }
 
-/** `--ca-listen HOST:PORT`: where the session server connects, so a real port, never 0. */
-export function caListenArg(value: string): HostPort {
-  try {
-    return parseHostPort(value, { allowPortZero: false });
-  } catch (e) {
-    throw new InvalidArgumentError(`${(e as Error).message}.`);
-  }
-}
-
 interface InitCliOptions extends DataOptions {
   domain: string;
   host?: string[];
@@ -214,7 +214,7 @@ export function registerInit(program: Command): void {
       .option(
         '--ca-listen <host:port>',
         `with --ca-data: where the CA process listens and the server connects; the host is put in its certificate (default ${DEFAULT_CA_SERVICE_HOST}:${DEFAULT_CA_SERVICE_PORT})`,
-        caListenArg,
+        remoteHostPortArg,
       )
       .option('--json', 'print the result as JSON'),
   ).action((opts: InitCliOptions) => {

@@ -16,12 +16,12 @@ import {
   note,
   out,
   printJson,
+  remoteHostPortArg,
   table,
   withData,
   withDataOption,
 } from './common.js';
 import type { DataOptions } from './common.js';
-import { caListenArg } from './init.js';
 
 interface PeerAddOptions extends DataOptions {
   address?: HostPort;
@@ -79,7 +79,7 @@ export function registerPeer(program: Command): void {
       .option(
         '--address <host:port>',
         'where its SIP TLS listener is (its config.json sip.port, default 5061); IPv6 in brackets. Without it, found by DNS: _sips._tcp.DOMAIN SRV records, else DOMAIN:5061',
-        caListenArg,
+        remoteHostPortArg,
       )
       .requiredOption(
         '--ca-fingerprint <sha256:hex>',

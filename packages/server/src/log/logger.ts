@@ -2,9 +2,14 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
 
-/** Keys whose values are secrets: credentials, invite tokens and links, keys, SIP/HTTP credentials headers. */
+/**
+ * Keys whose values are secrets: credentials, invite tokens and links, keys and the CA key's passphrase,
+ * SIP/HTTP credentials headers.
+ */
 const SECRET_KEYS = [
   'password',
+  'passphrase',
+  'caPassphrase',
   'secret',
   'token',
   'link',
@@ -12,6 +17,7 @@ const SECRET_KEYS = [
   'ha1',
   'key',
   'privateKey',
+  'keyPem',
   'authorization',
   'Authorization',
   '["proxy-authorization"]',
