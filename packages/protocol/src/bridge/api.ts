@@ -1,5 +1,3 @@
-import type { PathVerdict } from '../route-security/route-security.js';
-import type { KeysView } from '../signalling/events.js';
 /**
  * The terminal's API as every face sees it — the CLI, the daemon's web GUI (over a WebSocket) and the
  * Electron renderer (over IPC): commands with answers, and one ordered event stream whose sequence
@@ -8,6 +6,8 @@ import type { KeysView } from '../signalling/events.js';
  */
 
 import { MAX_JOIN_LINK_LENGTH } from '../join-link.js';
+import type { PathVerdict } from '../route-security/route-security.js';
+import type { KeysView } from '../signalling/events.js';
 
 export const API_VERSION = 1;
 

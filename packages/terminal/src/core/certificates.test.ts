@@ -5,15 +5,16 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { ChannelView, TerminalEvent } from '@tsunagu/protocol';
+import type { ChannelView } from '@tsunagu/protocol';
 import { addRule } from '@tsunagu/server';
 import { LocalAuthority } from '@tsunagu/server/ca';
 import { startTestServer, type TestServer } from '@tsunagu/server/testing';
 import { openProfile } from '../identity/index.js';
 import { credentialsOf } from './account.js';
 import { nextEvent } from './events.js';
-import { CertificateKeeper } from '../identity/renewal.js';
-import { LOOPBACK, enrolledTerminal } from './testing.js';
+import { CertificateKeeper, type CertificateState } from '../identity/renewal.js';
+import { waitFor } from '../sip/testing.js';
+import { LOOPBACK, certificateIssued, channelPhase, enrolledTerminal, untilIssued } from './testing.js';
 import { dnsNames, serveShare } from '../share/index.js';
 import { Terminal } from './terminal.js';
 
@@ -45,12 +46,6 @@ async function join_(user: string, acceptFrom: string[] = []) {
   terminals.push(joined.terminal);
   return joined;
 }
-
-const issued = (x: Terminal) => x.account().device?.certificate?.state === 'ca-issued';
-const untilIssued = async (x: Terminal) => {
-  if (!issued(x)) await nextEvent(x, () => issued(x), 10_000);
-};
-const channelPhase = (phase: string) => (e: TerminalEvent) => e.type === 'channel' && e.data.phase === phase;
 
 test('joining gets a CA certificate for the device; the next connection is authenticated by it', async () => {
   const { terminal: alice, profile } = await join_('alice');
@@ -101,7 +96,7 @@ test('a certificate past two thirds of its life is renewed on registration; an e
     terminals.push(x);
     await nextEvent(
       x,
-      () => issued(x) && x.account().device!.fingerprint !== old.fingerprint.slice(7),
+      () => certificateIssued(x) && x.account().device!.fingerprint !== old.fingerprint.slice(7),
       10_000,
     );
     const renewed = new X509Certificate(await readFile(join(profile.dir, 'cert.pem'), 'utf8'));
@@ -129,7 +124,7 @@ test('while running, the certificate is renewed when two thirds of its life have
   try {
     keeper.registered();
     assert.equal(keeper.state.state, 'ca-issued', 'not due yet: only a timer is armed');
-    await new Promise<void>((resolve) => keeper.on('state', (s) => s.state === 'ca-issued' && resolve()));
+    await waitFor<[CertificateState]>(keeper, 'state', (s) => s.state === 'ca-issued');
     assert.notEqual(profile.identity.fingerprint, first, 'a new certificate');
     assert.equal(t.admin.certificates.list('gail').length, 2);
   } finally {

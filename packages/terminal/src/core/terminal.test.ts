@@ -4,11 +4,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ChannelView, type TerminalEvent, type TransferView } from '@tsunagu/protocol';
+import { type ChannelView, type TransferView } from '@tsunagu/protocol';
 import { addRule } from '@tsunagu/server';
 import { startTestServer, type TestServer } from '@tsunagu/server/testing';
 import { nextEvent } from './events.js';
-import { enrolledTerminal } from './testing.js';
+import { channelPhase, enrolledTerminal } from './testing.js';
 import { Terminal } from './terminal.js';
 
 /** Terminals enrolled with real invite links, talking through the real server, as the API shows it. */
@@ -36,7 +36,6 @@ async function join_(user: string, acceptFrom: string[] = [], autoAcceptFiles = 
 }
 
 const next = nextEvent;
-const channelPhase = (phase: string) => (e: TerminalEvent) => e.type === 'channel' && e.data.phase === phase;
 
 test('enrolled by invite links, alice sees bob (not carol) and opens a verified channel he accepts', async () => {
   const alice = await join_('alice');

@@ -615,7 +615,7 @@ export class Terminal implements TerminalApi {
    * to end (Route-Security) — pins it alone (logged; the channel shows no issuer).
    */
   async #prepare(peerAor: string, entry: ChannelEntry): Promise<ChannelSetupOptions> {
-    const domain = peerAor.slice(peerAor.lastIndexOf('@') + 1).toLowerCase();
+    const domain = domainOf(peerAor);
     const own = domain === this.o.credentials.domain.toLowerCase();
     const [caPem] = await Promise.all([
       own ? this.o.credentials.caPem : this.#peerCa(peerAor, domain),
@@ -654,8 +654,11 @@ export class Terminal implements TerminalApi {
     this.#revoked.set(domain, revoked);
     for (const entry of this.#channels.values()) {
       const peerFingerprint = entry.secure?.channel?.peerFingerprint;
-      const peerDomain = entry.view.peer.slice(entry.view.peer.lastIndexOf('@') + 1).toLowerCase();
-      if (peerDomain === domain && peerFingerprint && revoked.has(peerFingerprint.toUpperCase())) {
+      if (
+        domainOf(entry.view.peer) === domain &&
+        peerFingerprint &&
+        revoked.has(peerFingerprint.toUpperCase())
+      ) {
         this.o.profile.log.warn(
           { peer: entry.view.peer },
           'closing a channel: the peer certificate was revoked',
@@ -695,6 +698,9 @@ export class Terminal implements TerminalApi {
     for (const l of this.#listeners) l(event);
   }
 }
+
+/** The domain of `sip:user@domain` (or `user@domain`), lower-cased. */
+const domainOf = (aor: string): string => aor.slice(aor.lastIndexOf('@') + 1).toLowerCase();
 
 function certificateView(s: CertificateState): NonNullable<AccountView['device']>['certificate'] {
   if (s.state === 'ca-issued') return { state: s.state, renewAt: s.renewAt.toISOString() };

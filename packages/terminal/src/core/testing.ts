@@ -1,8 +1,9 @@
 import { join } from 'node:path';
-import { formatJoinLink } from '@tsunagu/protocol';
+import { formatJoinLink, type TerminalEvent } from '@tsunagu/protocol';
 import type { TestServer } from '@tsunagu/server/testing';
 import type { Profile } from '../identity/index.js';
 import { credentialsOf, enrolProfile } from './account.js';
+import { nextEvent } from './events.js';
 import { Terminal, type TerminalOptions } from './terminal.js';
 
 /**
@@ -51,3 +52,18 @@ export function inviteLink(t: TestServer, user: string): string {
     domain: t.domain,
   });
 }
+
+/** Whether `x`'s device holds a certificate from the deployment CA (as its account shows it). */
+export const certificateIssued = (x: Terminal): boolean =>
+  x.account().device?.certificate?.state === 'ca-issued';
+
+/** Resolves once `x`'s device holds a certificate from the deployment CA (at once if it does). */
+export async function untilIssued(x: Terminal, timeoutMs = 10_000): Promise<void> {
+  if (!certificateIssued(x)) await nextEvent(x, () => certificateIssued(x), timeoutMs);
+}
+
+/** A `nextEvent` predicate: a channel event in `phase`. */
+export const channelPhase =
+  (phase: string) =>
+  (e: TerminalEvent): boolean =>
+    e.type === 'channel' && e.data.phase === phase;

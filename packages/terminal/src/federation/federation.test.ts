@@ -4,11 +4,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { ChannelView, ContactView, TerminalEvent, TransferView } from '@tsunagu/protocol';
+import type { ChannelView, ContactView, TransferView } from '@tsunagu/protocol';
 import { addRule } from '@tsunagu/server';
 import { startTestServer, type TestServer } from '@tsunagu/server/testing';
 import { nextEvent } from '../core/events.js';
-import { enrolledTerminal } from '../core/testing.js';
+import { channelPhase, enrolledTerminal, untilIssued } from '../core/testing.js';
 import type { Terminal } from '../core/terminal.js';
 import { parseKeys } from '../sip/keys.js';
 
@@ -71,12 +71,6 @@ async function contactsBecome(x: Terminal, expected: string[], timeoutMs = 5_000
     timeoutMs,
   ).catch(() => assert.deepEqual(names(x.snapshot().contacts), expected));
 }
-
-const issued = (x: Terminal) => x.account().device?.certificate?.state === 'ca-issued';
-const untilIssued = async (x: Terminal) => {
-  if (!issued(x)) await nextEvent(x, () => issued(x), 10_000);
-};
-const channelPhase = (phase: string) => (e: TerminalEvent) => e.type === 'channel' && e.data.phase === phase;
 
 let alice: Terminal;
 let bob: Terminal;

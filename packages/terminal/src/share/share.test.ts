@@ -18,6 +18,7 @@ import {
   requireCaCertificate,
   serveShare,
   type ShareDownload,
+  type ShareOptions,
   type ShareServer,
 } from './index.js';
 
@@ -55,6 +56,17 @@ function nextReport(): Promise<ShareDownload> {
   });
   report.catch(() => undefined); // a test that failed before awaiting it has its own failure to report
   return report;
+}
+
+/** A share on loopback, on a free port, of the test file with the good certificate unless `o` says otherwise. */
+function serveLocal(o: Partial<ShareOptions> = {}): Promise<ShareServer> {
+  return serveShare({
+    path: file,
+    secureContext: tls.createSecureContext(good),
+    host: '127.0.0.1',
+    port: 0,
+    ...o,
+  });
 }
 
 interface Run {
@@ -210,13 +222,7 @@ before(async () => {
   const bytes = randomBytes(SIZE);
   await writeFile(file, bytes);
   fileSha = sha256(bytes);
-  share = await serveShare({
-    path: file,
-    secureContext: tls.createSecureContext(good),
-    host: '127.0.0.1',
-    port: 0,
-    onDownload: (d) => reported(d),
-  });
+  share = await serveLocal({ onDownload: (d) => reported(d) });
 });
 
 after(async () => {
@@ -344,12 +350,7 @@ describe('an outside host with only the CA certificate', () => {
   });
 
   test('an expired device certificate is refused by curl and openssl', async () => {
-    const old = await serveShare({
-      path: file,
-      secureContext: tls.createSecureContext(expired),
-      host: '127.0.0.1',
-      port: 0,
-    });
+    const old = await serveLocal({ secureContext: tls.createSecureContext(expired) });
     try {
       const r = await curl([old.url(DNS), '-o', 'expired.bin'], { port: old.address.port });
       assert.equal(r.code, 60, r.stderr);
@@ -427,21 +428,19 @@ describe('an outside host with only the CA certificate', () => {
 
 describe('the shared file', () => {
   test('a folder, a missing path or a FIFO is refused before listening; a busy port is named', async () => {
-    const ctx = tls.createSecureContext(good);
-    await assert.rejects(serveShare({ path: dir, secureContext: ctx, host: '127.0.0.1', port: 0 }), {
+    await assert.rejects(serveLocal({ path: dir }), {
       message: `share serves one file; ${dir} is a folder`,
     });
-    await assert.rejects(
-      serveShare({ path: join(dir, 'nope.bin'), secureContext: ctx, host: '127.0.0.1', port: 0 }),
-      { message: `cannot read ${join(dir, 'nope.bin')}: no such file` },
-    );
+    await assert.rejects(serveLocal({ path: join(dir, 'nope.bin') }), {
+      message: `cannot read ${join(dir, 'nope.bin')}: no such file`,
+    });
     const fifo = join(dir, 'fifo');
     assert.equal((await run('mkfifo', [fifo])).code, 0);
-    await assert.rejects(serveShare({ path: fifo, secureContext: ctx, host: '127.0.0.1', port: 0 }), {
+    await assert.rejects(serveLocal({ path: fifo }), {
       message: `share serves one regular file; ${fifo} is not one`,
     });
     const port = share.address.port;
-    await assert.rejects(serveShare({ path: file, secureContext: ctx, host: '127.0.0.1', port }), {
+    await assert.rejects(serveLocal({ port }), {
       message: `cannot listen on 127.0.0.1:${port}: the address is in use`,
     });
   });
@@ -449,12 +448,7 @@ describe('the shared file', () => {
   test('grown, shrunk or removed after sharing began: 409 or 404, never other bytes', async () => {
     const path = join(dir, 'changing.txt');
     await writeFile(path, 'version one\n');
-    const s = await serveShare({
-      path,
-      secureContext: tls.createSecureContext(good),
-      host: '127.0.0.1',
-      port: 0,
-    });
+    const s = await serveLocal({ path });
     try {
       assert.equal((await request('GET', '/', {}, s.address.port)).body.toString(), 'version one\n');
       await appendFile(path, 'and more\n');
@@ -482,11 +476,8 @@ describe('the shared file', () => {
     const warning = new Promise<{ obj: Record<string, unknown>; msg: string | undefined }>(
       (r) => (warned = r),
     );
-    const s = await serveShare({
+    const s = await serveLocal({
       path,
-      secureContext: tls.createSecureContext(good),
-      host: '127.0.0.1',
-      port: 0,
       log: { info: () => undefined, warn: (obj, msg) => warned({ obj: { ...obj }, msg }) },
     });
     try {
@@ -528,13 +519,7 @@ describe('the shared file', () => {
   });
 
   test('connections beyond maxConnections are dropped; close() ends everything', async () => {
-    const s = await serveShare({
-      path: file,
-      secureContext: tls.createSecureContext(good),
-      host: '127.0.0.1',
-      port: 0,
-      maxConnections: 2,
-    });
+    const s = await serveLocal({ maxConnections: 2 });
     const sockets: net.Socket[] = [];
     const closed = (sock: net.Socket) => new Promise<void>((r) => sock.once('close', () => r()));
     try {

@@ -10,6 +10,7 @@ import { uriSans } from '../identity/certificate.js';
  * as to an INVITE: someone hidden from us and someone who does not exist both answer 404.
  */
 const MAX_KEYS = 256;
+const KEY_FIELDS = ['device', 'name', 'fingerprint', 'notAfter', 'certificate', 'publicKey'] as const;
 
 export class KeysError extends Error {
   override readonly name = 'KeysError';
@@ -47,9 +48,8 @@ export function parseKeys(body: string, aor: string, caPem: string | undefined):
   for (const k of d.keys as unknown[]) {
     if (typeof k !== 'object' || k === null) return undefined;
     const e = k as Record<string, unknown>;
-    const fields = ['device', 'name', 'fingerprint', 'notAfter', 'certificate', 'publicKey'] as const;
-    if (!fields.every((f) => typeof e[f] === 'string')) return undefined;
-    const key = Object.fromEntries(fields.map((f) => [f, e[f]])) as unknown as KeyEntry;
+    if (!KEY_FIELDS.every((f) => typeof e[f] === 'string')) return undefined;
+    const key = Object.fromEntries(KEY_FIELDS.map((f) => [f, e[f]])) as unknown as KeyEntry;
     try {
       const cert = new X509Certificate(key.certificate);
       const spki = cert.publicKey.export({ type: 'spki', format: 'pem' }).toString();
