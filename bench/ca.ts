@@ -1,13 +1,13 @@
 /**
  * The certificate authority (issue 5), two measurements in one run:
  *
- *   node --conditions=tsunagu-source --import tsx bench/ca.ts [--devices 200] [--terminals 100] [--reps 5]
- *        [--intervals 500,100] [--parts issuance,revocation]
+ *   node --conditions=tsunagu-source --import tsx bench/ca.ts [--devices 200] [--warmup 10] [--levels 1,8,32]
+ *        [--passes 5] [--terminals 100] [--reps 5] [--intervals 500,100] [--parts issuance,revocation]
  *
  * 1. Issuance through PUBLISH at the session server: `--devices` users with one device each, every one
  *    registered on its own TLS connection (SipTestClient); keys and PKCS#10 requests made before any
- *    timing. Then PUBLISH → 200 (application/pem-certificate-chain) for all of them at concurrency 1, 8
- *    and 32: certificates/s and latency p50/p95/p99. Beside each level, its floor: `LocalAuthority.issue()`
+ *    timing. Then PUBLISH → 200 (application/pem-certificate-chain) for all of them at each concurrency of
+ *    `--levels`: certificates/s and latency p50/p95/p99. Beside each level, its floor: `LocalAuthority.issue()`
  *    in this process on the same requests and subjects, with the server's own CA files, without SIP.
  *    `--passes` rounds of all devices per level, the floor and PUBLISH alternating; each device sends
  *    the same request every time (a renewal with the same key, which the CA accepts), so the data
@@ -45,14 +45,9 @@ import {
 } from '../packages/server/src/testing/index.js';
 import type { Terminal } from '../packages/terminal/src/core/terminal.js';
 import { enrolledTerminal } from '../packages/terminal/src/core/testing.js';
-import { numberOption, stats } from './stats.js';
+import { listOption, numberOption, stats } from './stats.js';
 
 const root = path.resolve(import.meta.dirname, '..');
-const args = process.argv.slice(2);
-const listOption = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return (i >= 0 ? args[i + 1]! : def).split(',').filter(Boolean);
-};
 const DEVICES = numberOption('devices', 200);
 const WARMUP = numberOption('warmup', 10);
 const LEVELS = listOption('levels', '1,8,32').map(Number);
@@ -61,6 +56,12 @@ const TERMINALS = numberOption('terminals', 100);
 const REPS = numberOption('reps', 5);
 const INTERVALS = listOption('intervals', '500,100').map(Number);
 const PARTS = listOption('parts', 'issuance,revocation');
+for (const [name, values] of [
+  ['levels', LEVELS],
+  ['intervals', INTERVALS],
+] as const)
+  if (values.some((v) => !Number.isInteger(v) || v < 1))
+    throw new Error(`--${name} takes whole numbers of at least 1, separated by commas`);
 
 /** Wall-clock milliseconds with sub-millisecond resolution (comparable with another process's Date.now()). */
 const wall = () => performance.timeOrigin + performance.now();

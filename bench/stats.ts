@@ -1,10 +1,28 @@
-/** What the benches here share: their numeric command-line options and their summary figures. */
+/** What the benches here share: their command-line options and their summary figures. */
 
-/** `--name N` from the command line, else `def`. */
-export function numberOption(name: string, def: number): number {
+/** The value after `--name` on the command line, or undefined when the option is absent. */
+function optionValue(name: string): string | undefined {
   const args = process.argv.slice(2);
   const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
+  if (i < 0) return undefined;
+  const value = args[i + 1];
+  if (value === undefined || value.startsWith('--')) throw new Error(`--${name} needs a value`);
+  return value;
+}
+
+/** `--name N` from the command line (a finite number, at least 0), else `def`. */
+export function numberOption(name: string, def: number): number {
+  const value = optionValue(name);
+  if (value === undefined) return def;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new Error(`--${name} takes a number (at least 0), not '${value}'`);
+  return n;
+}
+
+/** `--name a,b,c` from the command line, else `def` split the same way. */
+export function listOption(name: string, def: string): string[] {
+  return (optionValue(name) ?? def).split(',').filter(Boolean);
 }
 
 export interface Stats {

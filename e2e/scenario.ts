@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test, type Page, type TestInfo } from '@playwright/test';
 import type { App, Launcher } from './fixtures/apps.js';
+import { contact, sha256 } from './fixtures/helpers.js';
 import { World } from './fixtures/world.js';
 
 /**
@@ -11,15 +12,12 @@ import { World } from './fixtures/world.js';
  * Electron) runs this same scenario with its own launcher. Steps share the world, in order.
  */
 
-const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
-
 async function shot(page: Page, info: TestInfo, name: string): Promise<void> {
   const path = info.outputPath(`${name}.png`);
   await page.screenshot({ path, fullPage: true });
   await info.attach(name, { path, contentType: 'image/png' });
 }
 
-const contact = (page: Page, user: string) => page.getByRole('button', { name: new RegExp(`^${user}\\b`) });
 const channelState = (page: Page) => page.getByTestId('channel-state');
 
 /** The download folder as the person's settings show it. */

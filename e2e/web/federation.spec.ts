@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, test, type Browser, type Page } from '@playwright/test';
+import { expect, test, type Browser } from '@playwright/test';
 import { webLauncher, type App } from '../fixtures/apps.js';
+import { contact, sha256 } from '../fixtures/helpers.js';
 import { World } from '../fixtures/world.js';
 
 /**
@@ -15,9 +16,6 @@ import { World } from '../fixtures/world.js';
 
 const A = 'a.e2e.tsunagu.test';
 const B = 'b.e2e.tsunagu.test';
-const contact = (page: Page, name: string) =>
-  page.getByRole('button', { name: new RegExp(`^${name.replace(/\./g, '\\.')}\\b`) });
-const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 test.describe.serial('alice and bob of two federated domains', () => {
   let browser: Browser;
@@ -88,6 +86,6 @@ test.describe.serial('alice and bob of two federated domains', () => {
       await expect(row).toHaveAttribute('data-state', 'done', { timeout: 60_000 });
       await expect(row.getByRole('progressbar')).toHaveAttribute('aria-valuenow', '100');
     }
-    expect(sha256(join(b.dir, 'bob-downloads', 'across.bin'))).toBe(sha256(file));
+    expect(sha256(join(b.downloadsOf('bob'), 'across.bin'))).toBe(sha256(file));
   });
 });

@@ -112,7 +112,7 @@ function PeerChannel({ peer }: { peer: string }) {
  * The path the channel's signalling took (caller first, then each server): one compact line, and when a
  * hop was not secure, why, in words.
  */
-export function ChannelPath({ path }: { path: PathVerdict }) {
+function ChannelPath({ path }: { path: PathVerdict }) {
   return (
     <p
       className={`channel-path ${path.secure ? 'path-secure' : 'path-insecure'}`}
