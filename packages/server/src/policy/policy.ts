@@ -123,11 +123,14 @@ export class Policy {
       );
     }
     model.rules.forEach((r, i) => {
+      // In this order, so that the first problem of a rule is the one reported.
+      const src = this.matcher(this.selector(r.src, i + 1), groups, i + 1);
+      const dstSelector = this.selector(r.dst, i + 1);
       const rule = {
         position: i + 1,
-        src: this.matcher(r.src, groups, i + 1),
-        dst: this.matcher(r.dst, groups, i + 1),
-        dstScope: this.scope(r.dst, groups),
+        src,
+        dst: this.matcher(dstSelector, groups, i + 1),
+        dstScope: this.scope(dstSelector, groups),
       };
       (r.action === 'deny' ? this.deny : this.allow).push(rule);
     });
@@ -185,9 +188,8 @@ export class Policy {
     return out;
   }
 
-  /** Called after matcher(), which has already refused an invalid selector or unknown group. */
-  private scope(text: string, groups: ReadonlyMap<string, ReadonlySet<string>>): DomainScope {
-    const sel = parseSelector(text, this.localDomain);
+  /** Called after matcher(), which has already refused an unknown group. */
+  private scope(sel: Selector, groups: ReadonlyMap<string, ReadonlySet<string>>): DomainScope {
     switch (sel.kind) {
       case 'any':
         return () => 'all';
@@ -206,13 +208,19 @@ export class Policy {
     }
   }
 
-  private matcher(text: string, groups: ReadonlyMap<string, ReadonlySet<string>>, position: number): Matcher {
-    let sel: Selector;
+  private selector(text: string, position: number): Selector {
     try {
-      sel = parseSelector(text, this.localDomain);
+      return parseSelector(text, this.localDomain);
     } catch (e) {
       throw new PolicyError(`rule ${position}: ${(e as Error).message}`);
     }
+  }
+
+  private matcher(
+    sel: Selector,
+    groups: ReadonlyMap<string, ReadonlySet<string>>,
+    position: number,
+  ): Matcher {
     switch (sel.kind) {
       case 'any':
         return () => true;
